@@ -1,0 +1,47 @@
+// Shared helpers for the test suite: where the golden reference data lives, temp directories.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace vista::testing {
+
+// The golden reference directory: $VISTA_GOLDEN_DIR, else ../shared/golden beside the checkout.
+std::filesystem::path golden_dir();
+
+// True when the CI environment variable is set (non-empty).
+bool running_in_ci();
+
+// The project's source root and build directory (for configs and the vista binary).
+std::filesystem::path source_dir();
+std::filesystem::path vista_binary();
+
+// A fresh directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace vista::testing
+
+// Skips the test when the golden data is missing, except under CI, where that is a failure.
+#define VISTA_REQUIRE_GOLDEN()                                                              \
+  do {                                                                                      \
+    if (!std::filesystem::exists(::vista::testing::golden_dir() / "golden.json")) {        \
+      if (::vista::testing::running_in_ci()) {                                              \
+        FAIL() << "golden data missing at " << ::vista::testing::golden_dir()               \
+               << " (set VISTA_GOLDEN_DIR)";                                                \
+      } else {                                                                              \
+        GTEST_SKIP() << "golden data missing at " << ::vista::testing::golden_dir();        \
+      }                                                                                     \
+    }                                                                                       \
+  } while (0)
