@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <map>
@@ -152,6 +153,111 @@ TEST(NetworkDeclarationTest, RopeTablesMatchTheCheckpoint) {
       EXPECT_LE((tensor - sin).abs().max().item<float>(), 1e-6) << name;
     }
   }
+}
+
+// A complete, well-formed set of tensors for the tiny configuration, every element `value`.
+NamedTensors filled_tensors(const VisualizedBge& model, float value) {
+  NamedTensors out;
+  for (const auto& [name, tensor] : model->declared_tensors()) {
+    out.emplace_back(name, torch::full(tensor.sizes(), value, torch::kFloat32));
+  }
+  return out;
+}
+
+class NetworkWeightsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    VISTA_REQUIRE_GOLDEN();
+    auto config = load_model_config(tiny_model_dir());
+    ASSERT_TRUE(config.is_ok()) << config.status();
+    model_ = VisualizedBge(*config);
+    ASSERT_TRUE(model_->load_weights(filled_tensors(model_, 1.0f), "ones").is_ok());
+  }
+  // True when every declared tensor still holds the ones loaded in SetUp().
+  bool still_all_ones() const {
+    for (const auto& [name, tensor] : model_->declared_tensors()) {
+      if (!torch::all(tensor == 1.0f).item<bool>()) return false;
+    }
+    return true;
+  }
+  static NamedTensors without(NamedTensors tensors, const std::string& name) {
+    tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
+                                 [&](const auto& item) { return item.first == name; }),
+                  tensors.end());
+    return tensors;
+  }
+  static void replace(NamedTensors& tensors, const std::string& name, torch::Tensor tensor) {
+    for (auto& item : tensors) {
+      if (item.first == name) item.second = tensor;
+    }
+  }
+
+  VisualizedBge model_{nullptr};
+};
+
+TEST_F(NetworkWeightsTest, MissingKeyIsNamed) {
+  auto tensors = without(filled_tensors(model_, 2.0f), "bge_encoder.layer.1.output.dense.bias");
+  auto status = model_->load_weights(tensors, "crafted.pth");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("crafted.pth"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("missing tensor 'bge_encoder.layer.1.output.dense.bias' [96]"),
+            std::string::npos)
+      << status;
+  EXPECT_TRUE(still_all_ones());
+}
+
+TEST_F(NetworkWeightsTest, UnexpectedKeyIsNamed) {
+  auto tensors = filled_tensors(model_, 2.0f);
+  tensors.emplace_back("model_visual.visual.blocks.2.norm1.weight", torch::zeros({96}));
+  auto status = model_->load_weights(tensors, "crafted.pth");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("unexpected tensor 'model_visual.visual.blocks.2.norm1.weight'"),
+            std::string::npos)
+      << status;
+  EXPECT_TRUE(still_all_ones());
+}
+
+TEST_F(NetworkWeightsTest, OldPositionIdsBufferIsIgnored) {
+  auto tensors = filled_tensors(model_, 2.0f);
+  tensors.emplace_back("bge_embeddings.position_ids",
+                       torch::arange(512, torch::kLong).unsqueeze(0));
+  EXPECT_TRUE(model_->load_weights(tensors, "crafted.pth").is_ok());
+  for (const auto& [name, tensor] : model_->declared_tensors()) {
+    EXPECT_TRUE(torch::all(tensor == 2.0f).item<bool>()) << name;
+  }
+}
+
+TEST_F(NetworkWeightsTest, ShapeMismatchNamesKeyAndBothShapes) {
+  auto tensors = filled_tensors(model_, 2.0f);
+  replace(tensors, "visual_proj.weight", torch::zeros({96, 64}));
+  auto status = model_->load_weights(tensors, "crafted.pth");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("'visual_proj.weight' has shape [96, 64] but the model "
+                                  "expects [96, 96]"),
+            std::string::npos)
+      << status;
+  EXPECT_TRUE(still_all_ones());
+}
+
+TEST_F(NetworkWeightsTest, DtypeMismatchIsUnsupported) {
+  auto tensors = filled_tensors(model_, 2.0f);
+  replace(tensors, "bge_pooler.dense.bias", torch::zeros({96}, torch::kFloat16));
+  auto status = model_->load_weights(tensors, "crafted.pth");
+  EXPECT_EQ(status.code(), StatusCode::kUnsupported);
+  EXPECT_NE(status.message().find("'bge_pooler.dense.bias' has dtype Half but the model expects "
+                                  "Float"),
+            std::string::npos)
+      << status;
+  EXPECT_TRUE(still_all_ones());
+}
+
+TEST_F(NetworkWeightsTest, DuplicateKeyIsRejected) {
+  auto tensors = filled_tensors(model_, 2.0f);
+  tensors.emplace_back("visual_proj.bias", torch::zeros({96}));
+  auto status = model_->load_weights(tensors, "crafted.pth");
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("'visual_proj.bias' appears twice"), std::string::npos) << status;
+  EXPECT_TRUE(still_all_ones());
 }
 
 // Runs every golden case through the network in one compute mode.

@@ -180,6 +180,12 @@ Result<VisionConfig> parse_vision_config(const std::string& json_text, const std
     return Status::invalid_argument(where + ": head_width " + std::to_string(c.head_width) +
                                     " must be a multiple of 4 for 2-D rotary embeddings");
   }
+  if (!c.intp_freq && c.grid() != c.pt_hw_seq_len) {
+    return Status::invalid_argument(
+        where + ": with intp_freq false the RoPE grid pt_hw_seq_len " +
+        std::to_string(c.pt_hw_seq_len) +
+        " must equal image_size / patch_size = " + std::to_string(c.grid()));
+  }
   if (c.mlp_hidden() < 1) {
     return Status::invalid_argument(where + ": width * mlp_ratio is below 1");
   }
