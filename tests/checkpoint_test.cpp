@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 
 #include "encoder/checkpoint/checkpoint.h"
@@ -414,6 +415,59 @@ TEST_F(CheckpointTest, RejectsMalformedPickles) {
     auto r = read_pth(file("bad.pth"));
     ASSERT_FALSE(r.is_ok()) << c.expect;
     EXPECT_THAT(r.status().message(), HasSubstr(c.expect));
+  }
+}
+
+// Damage anywhere in the pickle gives an error or a (different) valid result, never a crash.
+TEST_F(CheckpointTest, RandomlyDamagedPicklesNeverCrash) {
+  Pickle p;
+  p.proto().ordered_dict().raw("q\x01").mark();
+  p.str("full").tensor("FloatStorage", "0", 6, 0, {2, 3}, {3, 1});
+  p.str("view").tensor("FloatStorage", "0", 6, 1, {2, 2}, {1, 3});
+  p.raw("u").raw("}").str("_metadata").ordered_dict().raw("sb").stop();
+  const std::map<std::string, std::string> storages = {{"0", floats({0, 1, 2, 3, 4, 5})}};
+  std::mt19937 rng(1234);
+  int failures = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string damaged = p.b;
+    const size_t at = rng() % damaged.size();
+    switch (rng() % 3) {
+      case 0: damaged[at] = static_cast<char>(rng()); break;
+      case 1: damaged.resize(at); break;
+      default: damaged.insert(at, 1, static_cast<char>(rng())); break;
+    }
+    write_pth(file("fuzz.pth"), damaged, storages);
+    auto r = read_pth(file("fuzz.pth"));
+    if (!r.is_ok()) {
+      ++failures;
+      EXPECT_FALSE(r.status().message().empty());
+      EXPECT_NE(r.status().code(), StatusCode::kInternal) << r.status();
+    }
+  }
+  EXPECT_GT(failures, 200);  // most damage must be noticed
+}
+
+TEST_F(CheckpointTest, RandomlyDamagedSafetensorsHeadersNeverCrash) {
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+      R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]}})";
+  const std::string good = safetensors_bytes(header, floats({1, 2, 3, 4, 5}));
+  write_bytes(file("good.safetensors"), good);
+  auto intact = read_checkpoint(file("good.safetensors"));
+  ASSERT_TRUE(intact.is_ok()) << intact.status();
+  ASSERT_EQ(intact->parameter_count(), 6);
+  std::mt19937 rng(99);
+  for (int i = 0; i < 300; ++i) {
+    std::string damaged = good;
+    const size_t at = rng() % (8 + header.size());
+    damaged[at] = static_cast<char>(rng() % 2 ? rng() : "0123456789[]{},:\"-"[rng() % 17]);
+    write_bytes(file("fuzz.safetensors"), damaged);
+    auto r = read_checkpoint(file("fuzz.safetensors"));
+    if (r.is_ok()) {
+      EXPECT_LE(r->parameter_count(), 20);  // never more elements than the 20 data bytes
+    } else {
+      EXPECT_NE(r.status().code(), StatusCode::kInternal) << r.status();
+    }
   }
 }
 
