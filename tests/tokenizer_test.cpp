@@ -224,6 +224,37 @@ TEST(TokenizerGolden, TruncationKeepsSepLastAndReportsIt) {
   EXPECT_FALSE(tokenizer.encode(long_text + "\xFF", 316).is_ok());
 }
 
+// Cutting to any limit gives the untruncated ids' prefix plus [SEP], including on texts long
+// enough to be worked through in several pieces.
+TEST(TokenizerGolden, TruncationIsAPrefixOfTheFullEncoding) {
+  VISTA_REQUIRE_GOLDEN();
+  const Tokenizer tokenizer = load_real();
+  const nlohmann::json golden = load_golden_tokens();
+  std::vector<std::string> texts;
+  std::string joined;
+  for (const auto& c : golden.at("cases")) {
+    texts.push_back(c.at("text"));
+    joined += texts.back() + (joined.size() % 3 ? " " : "\n");
+  }
+  texts.push_back(joined + joined + joined);
+  for (const auto& text : texts) {
+    const std::vector<int32_t> full = ids_of(tokenizer, text);
+    for (size_t limit : {size_t{2}, size_t{3}, size_t{5}, size_t{17}, size_t{316}, size_t{512},
+                         full.size() - 1, full.size(), full.size() + 1}) {
+      if (limit < 2) continue;
+      auto cut = tokenizer.encode(text, limit);
+      ASSERT_TRUE(cut.is_ok()) << cut.status();
+      std::vector<int32_t> want = full;
+      if (want.size() > limit) {
+        want.resize(limit - 1);
+        want.push_back(102);
+      }
+      EXPECT_EQ(cut->ids, want) << "limit " << limit << " text " << nlohmann::json(text).dump();
+      EXPECT_EQ(cut->truncated, full.size() > limit);
+    }
+  }
+}
+
 // Behaviours of the reference that the golden strings do not exercise.
 TEST(TokenizerGolden, ReferenceQuirks) {
   VISTA_REQUIRE_GOLDEN();

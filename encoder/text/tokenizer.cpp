@@ -12,18 +12,112 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
-#include <unordered_map>
 
 namespace vista::encoder {
 
 namespace detail {
 
+// Open-addressing hash table from byte strings to ids, built once. std::unordered_map spends
+// most of a lookup chasing node pointers; WordPiece does several lookups per word.
+class PieceTable {
+ public:
+  // Every key is a slice of `arena`, which must outlive the table. A repeated key keeps the last
+  // id, as a Python dict would.
+  void build(const std::vector<std::pair<std::string_view, int32_t>>& entries,
+             std::string_view arena) {
+    arena_ = arena;
+    size_t capacity = 16;
+    while (capacity < entries.size() * 2) capacity *= 2;
+    slots_.assign(capacity, Slot{});
+    mask_ = capacity - 1;
+    for (const auto& [key, id] : entries) {
+      const uint64_t h = hash(key);
+      for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+        Slot& slot = slots_[i];
+        if (slot.id < 0) {
+          slot =
+              Slot{static_cast<uint32_t>(h >> 32), static_cast<uint32_t>(key.data() - arena.data()),
+                   static_cast<uint32_t>(key.size()), id};
+          break;
+        }
+        if (matches(slot, h, key)) {
+          slot.id = id;
+          break;
+        }
+      }
+    }
+  }
+
+  // The id of `key`, or -1.
+  int32_t find(std::string_view key) const {
+    const uint64_t h = hash(key);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.id < 0) return -1;
+      if (matches(slot, h, key)) return slot.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint32_t tag = 0;  // high half of the hash
+    uint32_t offset = 0;
+    uint32_t size = 0;
+    int32_t id = -1;  // -1: empty
+  };
+
+  static uint64_t mix(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDULL;
+    x ^= x >> 33;
+    x *= 0xC4CEB9FE1A85EC53ULL;
+    x ^= x >> 33;
+    return x;
+  }
+
+  static uint64_t hash(std::string_view key) {
+    const char* p = key.data();
+    size_t n = key.size();
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    while (n >= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      h = (h ^ v) * 0x9FB21C651E98DF25ULL;
+      h ^= h >> 29;
+      p += 8;
+      n -= 8;
+    }
+    // The tail is read with overlapping loads, not copied byte by byte into a word, which would
+    // stall on store forwarding.
+    if (n >= 4) {
+      uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);
+      h ^= (static_cast<uint64_t>(hi) << 32) | lo;
+    } else if (n > 0) {
+      const auto* u = reinterpret_cast<const unsigned char*>(p);
+      h ^= (static_cast<uint64_t>(u[0]) << 16) | (static_cast<uint64_t>(u[n >> 1]) << 8) | u[n - 1];
+    }
+    return mix(h);
+  }
+
+  bool matches(const Slot& slot, uint64_t h, std::string_view key) const {
+    return slot.tag == static_cast<uint32_t>(h >> 32) && slot.size == key.size() &&
+           std::memcmp(arena_.data() + slot.offset, key.data(), key.size()) == 0;
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  std::string_view arena_;
+};
+
 struct TokenizerVocab {
-  std::vector<std::string> tokens;  // by id; never resized after the maps are built
+  std::vector<std::string> tokens;  // by id
+  std::string arena;                // every token's bytes, back to back; the tables point here
   // Whole-word pieces, and "##" continuations keyed without their "##", so that a lookup is a
-  // slice of the word and never a copy. The views point into `tokens`.
-  std::unordered_map<std::string_view, int32_t> pieces;
-  std::unordered_map<std::string_view, int32_t> continuations;
+  // slice of the word and never a copy.
+  PieceTable pieces;
+  PieceTable continuations;
   size_t max_piece_bytes = 0;
   size_t max_continuation_bytes = 0;
   int32_t cls = -1, sep = -1, pad = -1, unk = -1, mask = -1;
@@ -157,6 +251,10 @@ class Encoder {
 
   // Runs the whole pipeline on text that contains no special-token string.
   void encode_segment(std::string_view text) {
+    if (is_ascii(text)) {
+      encode_ascii(text);
+      return;
+    }
     Scratch& s = scratch_;
     s.cleaned.clear();
     bool needs_nfd = false;
@@ -197,6 +295,44 @@ class Encoder {
   }
 
  private:
+  static bool is_ascii(std::string_view text) {
+    size_t i = 0;
+    uint64_t any = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+      uint64_t block;
+      std::memcpy(&block, text.data() + i, 8);
+      any |= block;
+    }
+    for (; i < text.size(); ++i) any |= static_cast<unsigned char>(text[i]);
+    return (any & 0x8080808080808080ULL) == 0;
+  }
+
+  // The whole pipeline for ASCII text, which needs no case tables and no normalization: the same
+  // rules as push_clean() followed by split_words(), in one pass.
+  void encode_ascii(std::string_view text) {
+    std::string& word = scratch_.word;
+    word.clear();
+    for (const char ch : text) {
+      const auto b = static_cast<unsigned char>(ch);
+      if ((b >= 'a' && b <= 'z') || (b >= '0' && b <= '9')) {
+        word.push_back(ch);
+      } else if (b >= 'A' && b <= 'Z') {
+        word.push_back(static_cast<char>(b + 32));
+      } else if (b == ' ' || b == '\t' || b == '\n' || b == '\r') {
+        if (!word.empty()) wordpiece(word, word.size());
+        word.clear();
+      } else if (b < 0x20 || b == 0x7F) {
+        // Other controls are dropped without splitting the word.
+      } else {  // every other printable ASCII character is punctuation
+        if (!word.empty()) wordpiece(word, word.size());
+        word.assign(1, ch);
+        wordpiece(word, 1);
+        word.clear();
+      }
+    }
+    if (!word.empty()) wordpiece(word, word.size());
+  }
+
   // Whitespace ends a word, Mn disappears, punctuation is a word of its own.
   void split_words(const char16_t* chars, int32_t count) {
     std::string& word = scratch_.word;
@@ -262,11 +398,8 @@ class Encoder {
       }
       int32_t found = -1;
       while (end > start) {
-        auto it = table.find(word.substr(start, end - start));
-        if (it != table.end()) {
-          found = it->second;
-          break;
-        }
+        found = table.find(word.substr(start, end - start));
+        if (found >= 0) break;
         do {
           --end;
         } while (end > start && is_utf8_continuation(word[end]));
@@ -379,33 +512,42 @@ Result<Tokenizer> Tokenizer::from_vocab_file(const std::filesystem::path& vocab_
     return Status::corruption("vocabulary file " + where + " has too many lines");
   }
 
-  vocab->pieces.reserve(vocab->tokens.size());
-  vocab->continuations.reserve(vocab->tokens.size() / 4);
+  size_t arena_bytes = 0;
+  for (const auto& t : vocab->tokens) arena_bytes += t.size();
+  if (arena_bytes > UINT32_MAX) {
+    return Status::corruption("vocabulary file " + where + " is too large");
+  }
+  vocab->arena.reserve(arena_bytes);
+  std::vector<std::pair<std::string_view, int32_t>> pieces, continuations;
+  pieces.reserve(vocab->tokens.size());
   for (size_t id = 0; id < vocab->tokens.size(); ++id) {
     const std::string_view t = vocab->tokens[id];
+    const std::string_view stored(vocab->arena.data() + vocab->arena.size(), t.size());
+    vocab->arena.append(t);  // never reallocates: reserved above
     const auto i = static_cast<int32_t>(id);
-    vocab->pieces.insert_or_assign(t, i);
+    pieces.emplace_back(stored, i);
     vocab->max_piece_bytes = std::max(vocab->max_piece_bytes, t.size());
     if (t.size() > 2 && t.compare(0, 2, "##") == 0) {
-      vocab->continuations.insert_or_assign(t.substr(2), i);
+      continuations.emplace_back(stored.substr(2), i);
       vocab->max_continuation_bytes = std::max(vocab->max_continuation_bytes, t.size() - 2);
     }
   }
+  vocab->pieces.build(pieces, vocab->arena);
+  vocab->continuations.build(continuations, vocab->arena);
   auto require = [&](std::string_view name, int32_t& id) -> Status {
-    auto it = vocab->pieces.find(name);
-    if (it == vocab->pieces.end()) {
+    id = vocab->pieces.find(name);
+    if (id < 0) {
       return Status::invalid_argument("vocabulary file " + where + " has no " + std::string(name) +
                                       " token; is it a BERT vocab.txt?");
     }
-    id = it->second;
     return Status::ok();
   };
   VISTA_RETURN_IF_ERROR(require("[CLS]", vocab->cls));
   VISTA_RETURN_IF_ERROR(require("[SEP]", vocab->sep));
   VISTA_RETURN_IF_ERROR(require("[PAD]", vocab->pad));
   VISTA_RETURN_IF_ERROR(require("[UNK]", vocab->unk));
-  auto mask = vocab->pieces.find("[MASK]");
-  vocab->mask = mask == vocab->pieces.end() ? vocab->unk : mask->second;
+  vocab->mask = vocab->pieces.find("[MASK]");
+  if (vocab->mask < 0) vocab->mask = vocab->unk;
 
   UErrorCode uec = U_ZERO_ERROR;
   vocab->nfd = icu::Normalizer2::getNFDInstance(uec);
