@@ -54,7 +54,7 @@ struct DecodedImage {
   PixelMode mode = PixelMode::kRGB;
   int width = 0;
   int height = 0;
-  // Samples per pixel in `samples`: 1 (L, 1), 2 (LA), 3 (RGB, P), 4 (RGBA, CMYK); 0 for I;16.
+  // Samples per pixel: 1 (L, 1, I;16), 2 (LA), 3 (RGB, P), 4 (RGBA, CMYK).
   int channels = 0;
   // Row-major, interleaved 8-bit samples, width * height * channels bytes.
   //   P: the palette colours already looked up (RGB). Pillow resizes palette images with
