@@ -68,6 +68,7 @@ LayerNormImpl::LayerNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) {
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) const {
+  if (mode_ != ComputeMode::kEager) return onednn::layer_norm(x, weight, bias, eps_);
   return torch::layer_norm(x, {dim_}, weight, bias, eps_);
 }
 

@@ -66,6 +66,8 @@ TORCH_MODULE(Linear);
 class LayerNormImpl : public torch::nn::Module {
  public:
   LayerNormImpl(int64_t dim, double eps);
+  // kEager: libtorch's layer_norm; otherwise oneDNN's.
+  void prepare(ComputeMode mode) { mode_ = mode; }
   torch::Tensor forward(const torch::Tensor& x) const;
 
   torch::Tensor weight;
@@ -74,6 +76,7 @@ class LayerNormImpl : public torch::nn::Module {
  private:
   int64_t dim_;
   double eps_;
+  ComputeMode mode_ = ComputeMode::kEager;
 };
 TORCH_MODULE(LayerNorm);
 

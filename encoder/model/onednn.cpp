@@ -362,4 +362,34 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
   return context;
 }
 
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias, double eps) {
+  const int64_t channels = x.size(-1);
+  auto x2 = x.reshape({-1, channels}).contiguous();
+  auto y = torch::empty_like(x2);
+  const auto data_md = strided_desc(x2);
+  memory::desc param_md({channels}, dt::f32, memory::format_tag::a);
+  std::ostringstream key;
+  key << "layer_norm|" << eps << "|";
+  append_desc(key, data_md);
+  auto p =
+      primitive_cache()
+          .get<dnnl::layer_normalization_forward::primitive_desc,
+               dnnl::layer_normalization_forward>(key.str(), [&] {
+            return dnnl::layer_normalization_forward::primitive_desc(
+                dnnl::layer_normalization_forward::desc(
+                    dnnl::prop_kind::forward_inference, data_md, static_cast<float>(eps),
+                    dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
+                base_attr(), cpu_engine());
+          });
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(data_md, cpu_engine(), x2.data_ptr())},
+      {DNNL_ARG_DST, memory(data_md, cpu_engine(), y.data_ptr())},
+      {DNNL_ARG_SCALE, memory(param_md, cpu_engine(), weight.data_ptr())},
+      {DNNL_ARG_SHIFT, memory(param_md, cpu_engine(), bias.data_ptr())},
+  };
+  execute(p, args);
+  return y.view(x.sizes());
+}
+
 }  // namespace vista::encoder::onednn

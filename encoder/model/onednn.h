@@ -59,4 +59,8 @@ class PackedLinear {
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& additive_mask, double scale, bool bf16);
 
+// LayerNorm over the last axis (fp32 in and out; weight and bias [C] fp32), as one jit kernel.
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias, double eps);
+
 }  // namespace vista::encoder::onednn
