@@ -6,8 +6,7 @@ namespace vista {
 namespace {
 
 Result<int> parse_positive(int v) {
-  if (v <= 0)
-    return Status::invalid_argument("expected a positive number, got " + std::to_string(v));
+  if (v <= 0) return Status::invalid_argument("expected a positive number, got " + std::to_string(v));
   return v;
 }
 

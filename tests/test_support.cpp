@@ -15,9 +15,7 @@ bool running_in_ci() {
   return env && *env;
 }
 
-std::filesystem::path source_dir() {
-  return VISTA_SOURCE_DIR;
-}
+std::filesystem::path source_dir() { return VISTA_SOURCE_DIR; }
 
 std::filesystem::path vista_binary() {
   if (const char* env = std::getenv("VISTA_BINARY"); env && *env) return env;
