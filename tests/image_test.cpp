@@ -257,6 +257,43 @@ TEST(ImageDecode, PaletteBmpIsPModeAndNearestResized) {
   }
 }
 
+// RLE8 as Pillow's decoder reads it: encoded runs, absolute runs padded to 16 bits, end of line,
+// end of bitmap; rows stored bottom-up.
+TEST(ImageDecode, RunLengthBmpFollowsPillow) {
+  const uint8_t palette[12] = {0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0, 0};  // red, green, blue
+  const uint8_t runs[] = {3, 1, 1, 2, 0, 0,        // bottom row: 1 1 1 2, end of line
+                          0, 3, 0, 1, 2, 0, 1, 0,  // top row: absolute 0 1 2 (+pad), then 0
+                          0, 0, 0, 1};             // end of line, end of bitmap
+  std::vector<uint8_t> bmp(14 + 40, 0);
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  bmp[10] = 14 + 40 + 12;
+  bmp[14] = 40;
+  bmp[18] = 4;  // width
+  bmp[22] = 2;  // height
+  bmp[26] = 1;
+  bmp[28] = 8;
+  bmp[30] = 1;  // BI_RLE8
+  bmp[46] = 3;  // colours used
+  bmp.insert(bmp.end(), palette, palette + 12);
+  bmp.insert(bmp.end(), runs, runs + sizeof(runs));
+  auto decoded = decode_image(bmp.data(), bmp.size());
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status();
+  EXPECT_EQ(pixel_mode_name(decoded->mode), "P");
+  const std::vector<uint8_t> red = {255, 0, 0}, green = {0, 255, 0}, blue = {0, 0, 255};
+  std::vector<uint8_t> want;
+  for (const auto* px : {&red, &green, &blue, &red, &green, &green, &green, &blue}) {
+    want.insert(want.end(), px->begin(), px->end());
+  }
+  EXPECT_EQ(decoded->samples, want);
+  // Ending before the last pixel is an error, as in Pillow ("not enough image data").
+  std::vector<uint8_t> short_bmp(bmp.begin(), bmp.end() - 10);
+  short_bmp.push_back(0);
+  short_bmp.push_back(1);
+  auto broken = decode_image(short_bmp.data(), short_bmp.size());
+  EXPECT_EQ(broken.status().code(), StatusCode::kCorruption) << broken.status();
+}
+
 TEST(ImageGolden, AllCropsAreByteIdentical) {
   VISTA_REQUIRE_GOLDEN();
   const fs::path crops = testing::golden_dir() / "crops";
