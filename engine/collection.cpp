@@ -1058,10 +1058,17 @@ Status Collection::rebuild(std::string_view spec_in) {
   spdlog::info("collection '{}': rebuilt index '{}' with {} vectors in {:.2f} s", c.name, spec,
                c.index->size(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  // Committed: the rebuild stands even if what follows fails (open() would rebuild again).
   Status st = c.write_meta_json();
   if (!st.is_ok())
     spdlog::warn("collection '{}': cannot update meta.json: {}", c.name, st.message());
-  return c.snapshot_locked();
+  st = c.snapshot_locked();
+  if (!st.is_ok()) {
+    spdlog::warn(
+        "collection '{}': snapshot after rebuild failed ({}); the next open rebuilds again", c.name,
+        st.message());
+  }
+  return Status::ok();
 }
 
 Status Collection::snapshot() {
