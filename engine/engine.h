@@ -8,7 +8,9 @@
 // answers FailedPrecondition ("no model loaded; pass --model DIR") for text/image queries and
 // document adds. With a model, every collection created through the engine records the model's
 // identity and dimension, and every later read or write is checked against it (a collection made
-// by another model fails with FailedPrecondition naming both).
+// by another model fails with FailedPrecondition naming both). Only the weights' fingerprint
+// (ModelIdentity::checkpoint_hash) decides: the same weights in a renamed model folder still
+// serve the collection, under the identity the collection recorded.
 //
 // Queries are encoded through the EncodeQueue: concurrent embed()/search() calls from many
 // threads are coalesced into one encoder batch (up to max_batch inputs, waiting at most
@@ -45,6 +47,7 @@
 #include "encoder/image/image_decoder.h"
 #include "engine/catalog.h"
 #include "engine/collection.h"
+#include "engine/encode_queue.h"
 
 namespace vista::encoder {
 class Encoder;
@@ -52,23 +55,13 @@ class Encoder;
 
 namespace vista::engine {
 
-class EncodeQueue;
-struct EncodeQueueStats;
-
-// Coalescing of concurrent encode requests (engine/encode_queue.h).
-struct EncodeQueueOptions {
-  int max_batch = 16;    // most inputs in one encoder call
-  int max_wait_ms = 5;   // longest a request waits for others to join its batch
-  int max_queued = 256;  // inputs waiting (not yet in a batch); more -> ResourceExhausted
-};
-
 struct EngineOptions {
   std::filesystem::path data_dir;  // created if missing
   // Model directory (config.json, vocab.txt, weights). Empty optional: no encoder (see above).
   std::optional<std::filesystem::path> model_dir;
   // Encoder intra-op threads; 0 = the encoder's default (all hardware threads).
   int encoder_threads = 0;
-  // Encoder compute precision: "auto" (the encoder's choice for this CPU), "fp32" or "bf16".
+  // Encoder compute path: "auto" (the encoder's default, fp32), "fp32", "bf16" or "eager".
   std::string encoder_dtype = "auto";
   CatalogOptions catalog;
   EncodeQueueOptions encode_queue;
@@ -76,24 +69,6 @@ struct EngineOptions {
   encoder::DecodeLimits decode_limits;
   // Index spec for collections the engine creates on first use.
   std::string default_index_spec = "Flat";
-};
-
-// Something to embed: text alone, an image alone, or an image with text. The image comes as
-// encoded bytes (any format the decoder recognises by content) or, for local callers (CLI,
-// ingestion), a file path; at most one of image_bytes / image_path. The HTTP API must never pass
-// a client-supplied path.
-struct Content {
-  std::optional<std::string> text;
-  std::optional<std::string> image_bytes;
-  std::optional<std::filesystem::path> image_path;
-
-  bool has_image() const { return image_bytes.has_value() || image_path.has_value(); }
-  bool empty() const { return !text.has_value() && !has_image(); }
-};
-
-struct Embedding {
-  std::vector<float> vector;  // dimension() floats, L2-normalised
-  bool truncated = false;     // the text was cut to the model's token limit
 };
 
 // A query: exactly one of (text and/or image), id, vector.
@@ -115,8 +90,9 @@ struct SearchResponse {
   bool truncated = false;       // the query text was cut to the model's token limit
 };
 
-// A document to add. Without an id, the id is the first 32 hex digits of its content hash, so
-// adding the same content twice yields one document.
+// A document to add. Without an id, the id is content_id(text, image bytes)
+// (engine/ingest_source.h: 32 hex digits of SHA-256), so adding the same content twice yields one
+// document.
 struct NewDocument {
   std::optional<std::string> id;
   std::optional<std::string> text;
@@ -149,9 +125,9 @@ struct AddResponse {
   double took_ms = 0;
 };
 
-// The content hash stored on documents: SHA-256 (hex) over the model identity, the text and the
-// image bytes, each length-prefixed so that no two different inputs share an encoding. A missing
-// text differs from an empty one.
+// The content hash stored on documents: SHA-256 (hex) over the model's checkpoint hash, the text
+// and the image bytes, each length-prefixed so that no two different inputs share an encoding. A
+// missing text differs from an empty one.
 std::string document_content_hash(const ModelIdentity& model,
                                   const std::optional<std::string>& text,
                                   const std::optional<std::string>& image_bytes);
@@ -175,7 +151,7 @@ class Engine {
   Result<ModelIdentity> model_identity() const;
   Result<int> dimension() const;
   // The encoder (nullptr without a model), for the ingestion pipeline and benchmarks.
-  encoder::Encoder* encoder() const;
+  const encoder::Encoder* encoder() const;
   // The query encode queue (nullptr without a model), for metrics.
   EncodeQueue* encode_queue() const;
   const EngineOptions& options() const;
@@ -196,6 +172,12 @@ class Engine {
   // Catalog::create; FailedPrecondition without a model. Empty spec: default_index_spec.
   Result<std::shared_ptr<Collection>> create_collection(const std::string& name,
                                                         const std::string& index_spec = "");
+
+  // The collection to write into: created on first use when `create` (with `index_spec`, empty:
+  // default_index_spec), and checked against the loaded model (FailedPrecondition naming both
+  // models, or both dimensions, on a mismatch). FailedPrecondition without a model.
+  Result<std::shared_ptr<Collection>> collection_for_writing(const std::string& name, bool create,
+                                                             const std::string& index_spec = "");
 
   // Adds or updates documents (see change detection above). Items that fail (bad image, empty
   // content, invalid id or metadata) are reported in their slot and do not stop the others; the
