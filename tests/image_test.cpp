@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <sys/wait.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -364,6 +365,39 @@ TEST(ImageRobustness, RandomBytesAndBitFlipsNeverCrash) {
       }
     }
   }
+}
+
+// `vista preprocess` end to end: the written PNG is the golden crop; failures exit non-zero
+// with a message naming the file.
+TEST(ImageCli, PreprocessWritesTheCropAndReportsFailures) {
+  VISTA_REQUIRE_GOLDEN();
+  const fs::path binary = testing::vista_binary();
+  if (!fs::exists(binary)) {
+    if (testing::running_in_ci()) FAIL() << "vista binary missing at " << binary;
+    GTEST_SKIP() << "vista binary not built at " << binary;
+  }
+  testing::TempDir tmp;
+  const fs::path edge = testing::golden_dir() / "images" / "edge";
+  const fs::path out = tmp.path() / "crop.png";
+  const fs::path log = tmp.path() / "stderr.txt";
+  const auto run = [&](const fs::path& image) {
+    const std::string cmd = "'" + binary.string() + "' preprocess --image '" + image.string() +
+                            "' --out '" + out.string() + "' >/dev/null 2>'" + log.string() + "'";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  ASSERT_EQ(run(edge / "palette_P.png"), 0);
+  EXPECT_EQ(expected_crop(out),
+            expected_crop(testing::golden_dir() / "crops" / "palette_P.png.crop.png"));
+
+  EXPECT_EQ(run(edge / "bad_truncated.jpg"), 5);  // corruption
+  const std::vector<uint8_t> err = read_bytes(log);
+  const std::string message(err.begin(), err.end());
+  EXPECT_NE(message.find("error:"), std::string::npos) << message;
+  EXPECT_NE(message.find("bad_truncated.jpg"), std::string::npos) << message;
+  EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+  EXPECT_EQ(run(edge / "bad_not_an_image.png"), 4);  // unsupported input
+  EXPECT_EQ(run(tmp.path() / "missing.png"), 3);     // not found
 }
 
 }  // namespace
