@@ -33,9 +33,9 @@ struct EngineArgs {
     sub.add_option("--data", data_dir, "data directory (holds the collections)")->required();
   }
   void add_model(CLI::App& sub) {
-    sub.add_option("--model", model_dir,
-                   std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir +
-                       ")");
+    sub.add_option(
+        "--model", model_dir,
+        std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
     sub.add_option("--threads", threads, "encoder threads (default: all cores)")
         ->check(CLI::NonNegativeNumber);
     sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
