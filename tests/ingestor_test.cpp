@@ -104,7 +104,7 @@ not json
 {"id": "p3"}
 {"id": "p1", "text": "same id again"}
 {"id": "p4", "text": "meta", "metadata": [1, 2]}
-{"id": "p5", "image": "/abs/z.jpg", "metadata": null}
+{"image": "/abs/z.jpg", "metadata": null}
 )");
   auto w = walk({dir.path() / "m" / "m.jsonl"});
   ASSERT_TRUE(w.status.is_ok()) << w.status;
