@@ -26,7 +26,7 @@ inline std::filesystem::path default_model_dir() {
 struct EngineArgs {
   std::string data_dir;
   std::string model_dir;  // empty: default_model_dir()
-  int threads = 0;        // encoder intra-op threads; 0 = libtorch's default (all cores)
+  int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
 
   void add_data(CLI::App& sub) {
@@ -36,7 +36,7 @@ struct EngineArgs {
     sub.add_option(
         "--model", model_dir,
         std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
-    sub.add_option("--threads", threads, "encoder threads (default: all cores)")
+    sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
     sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
         ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))
