@@ -22,17 +22,18 @@ vista::cli::CommandRunner setup_collections(CLI::App& sub) {
     auto engine = a->engine.open(/*with_model=*/false, /*must_exist=*/true);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
     auto infos = (*engine)->catalog().list_info();
-    Status closed = (*engine)->close();
+    vista::Status closed = (*engine)->close();
     if (!infos.is_ok()) return vista::cli::report_failure(infos.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
     if (a->json) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& c : *infos)
-        out.push_back({{"name", c.name},
-                       {"count", c.count},
-                       {"dimension", c.dimension},
-                       {"index", c.index_spec},
-                       {"model", {{"name", c.model.name}, {"checkpoint_hash", c.model.checkpoint_hash}}}});
+        out.push_back(
+            {{"name", c.name},
+             {"count", c.count},
+             {"dimension", c.dimension},
+             {"index", c.index_spec},
+             {"model", {{"name", c.model.name}, {"checkpoint_hash", c.model.checkpoint_hash}}}});
       std::cout << out.dump() << "\n";
       return 0;
     }

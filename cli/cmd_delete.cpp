@@ -20,7 +20,7 @@ vista::cli::CommandRunner setup_delete(CLI::App& sub) {
     auto engine = a->engine.open(/*with_model=*/false, /*must_exist=*/true);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
     auto removed = (*engine)->delete_documents(a->collection, a->ids);
-    Status closed = (*engine)->close();
+    vista::Status closed = (*engine)->close();
     if (!removed.is_ok()) return vista::cli::report_failure(removed.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
     std::printf("removed %lld document(s) from '%s'", static_cast<long long>(removed->removed),

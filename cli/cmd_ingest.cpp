@@ -1,13 +1,13 @@
 // `vista ingest`: folders and manifests into a collection (engine/ingestor.h), with a progress
 // bar on a terminal, log lines otherwise, an errors report and a summary.
-#include <nlohmann/json.hpp>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <mutex>
 
@@ -39,17 +39,20 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   long s = std::lround(seconds);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", s);
   return buf;
 }
 
 // "[########------------]  120/500  3.4/s  ETA 1m52s  errors 2"
 std::string progress_line(const vista::engine::IngestProgress& p, int width) {
   const double rate = p.done_per_second();
-  std::string counts = std::to_string(p.done) + "/" + (p.total >= 0 ? std::to_string(p.total)
-                                                                    : std::string("?"));
+  std::string counts =
+      std::to_string(p.done) + "/" + (p.total >= 0 ? std::to_string(p.total) : std::string("?"));
   char tail[160];
   const double eta =
       (p.total >= 0 && rate > 0) ? static_cast<double>(p.total - p.done) / rate : -1.0;
@@ -145,7 +148,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     std::signal(SIGTERM, old_term);
     if (bar_drawn) std::fputc('\n', stderr);
 
-    Status closed = (*engine)->close();
+    vista::Status closed = (*engine)->close();
     if (!result.is_ok()) return vista::cli::report_failure(result.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
     const auto& s = *result;
@@ -163,7 +166,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                           {"count", s.collection_count}};
       std::cout << j.dump() << "\n";
     } else {
-      std::printf("%s '%s': %lld ingested, %lld updated, %lld unchanged, %lld failed", 
+      std::printf("%s '%s': %lld ingested, %lld updated, %lld unchanged, %lld failed",
                   s.cancelled ? "interrupted" : "done", s.collection.c_str(),
                   static_cast<long long>(s.inserted), static_cast<long long>(s.updated),
                   static_cast<long long>(s.unchanged), static_cast<long long>(s.failed));

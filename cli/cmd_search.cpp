@@ -74,7 +74,7 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
     auto engine = a->engine.open(needs_model, /*must_exist=*/true);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
     auto result = (*engine)->search(a->collection, query, options);
-    Status closed = (*engine)->close();
+    vista::Status closed = (*engine)->close();
     if (!result.is_ok()) return vista::cli::report_failure(result.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
 
@@ -82,22 +82,24 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
     if (a->json) {
       nlohmann::json hits = nlohmann::json::array();
       for (const auto& h : r.hits)
-        hits.push_back({{"id", h.document.id}, {"score", h.score}, {"metadata", h.document.metadata}});
+        hits.push_back(
+            {{"id", h.document.id}, {"score", h.score}, {"metadata", h.document.metadata}});
       nlohmann::json j = {{"hits", hits}, {"took_ms", r.took_ms}};
       if (r.truncated) j["truncated"] = true;
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     }
     size_t id_width = 2;
-    for (const auto& h : r.hits) id_width = std::max(id_width, std::min<size_t>(40, h.document.id.size()));
+    for (const auto& h : r.hits)
+      id_width = std::max(id_width, std::min<size_t>(40, h.document.id.size()));
     std::printf("%-4s  %-*s  %-7s  %s\n", "rank", static_cast<int>(id_width), "id", "score",
                 "metadata");
     int rank = 0;
     for (const auto& h : r.hits) {
-      std::string meta = h.document.metadata.empty()
-                             ? ""
-                             : h.document.metadata.dump(-1, ' ', false,
-                                                        nlohmann::json::error_handler_t::replace);
+      std::string meta =
+          h.document.metadata.empty()
+              ? ""
+              : h.document.metadata.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       std::printf("%-4d  %-*s  %.4f   %s\n", ++rank, static_cast<int>(id_width),
                   clip(h.document.id, 40).c_str(), h.score, clip(meta, 100).c_str());
     }

@@ -26,17 +26,17 @@ inline std::filesystem::path default_model_dir() {
 struct EngineArgs {
   std::string data_dir;
   std::string model_dir;  // empty: default_model_dir()
-  int threads = 0;        // encoder intra-op threads; 0 = libtorch's default (all cores)
+  int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
 
   void add_data(CLI::App& sub) {
     sub.add_option("--data", data_dir, "data directory (holds the collections)")->required();
   }
   void add_model(CLI::App& sub) {
-    sub.add_option("--model", model_dir,
-                   std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir +
-                       ")");
-    sub.add_option("--threads", threads, "encoder threads (default: all cores)")
+    sub.add_option(
+        "--model", model_dir,
+        std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
+    sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
     sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
         ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))

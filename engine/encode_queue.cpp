@@ -27,8 +27,9 @@ Result<EncodeItem> prepare_content(const Content& content, const encoder::Decode
   item.text = content.text;
   if (content.image_bytes) {
     const auto& b = *content.image_bytes;
-    VISTA_ASSIGN_OR_RETURN(item.image, encoder::load_crop(reinterpret_cast<const uint8_t*>(b.data()),
-                                                          b.size(), image_size, limits));
+    VISTA_ASSIGN_OR_RETURN(item.image,
+                           encoder::load_crop(reinterpret_cast<const uint8_t*>(b.data()), b.size(),
+                                              image_size, limits));
   } else if (content.image_path) {
     VISTA_ASSIGN_OR_RETURN(item.image, encoder::load_crop(*content.image_path, image_size, limits));
   }
@@ -45,12 +46,13 @@ EncodeQueue::EncodeQueue(EncodeBatchFn encode, EncodeQueueOptions options)
 }
 
 EncodeQueue::EncodeQueue(const encoder::Encoder& encoder, EncodeQueueOptions options)
-    : EncodeQueue([&encoder](const std::vector<EncodeItem>& items) {
-                    return encode_items(encoder, items);
-                  },
-                  options) {}
+    : EncodeQueue(
+          [&encoder](const std::vector<EncodeItem>& items) { return encode_items(encoder, items); },
+          options) {}
 
-EncodeQueue::~EncodeQueue() { shutdown(); }
+EncodeQueue::~EncodeQueue() {
+  shutdown();
+}
 
 void EncodeQueue::shutdown() {
   std::deque<Slot> dropped;
@@ -165,8 +167,10 @@ void EncodeQueue::run_batch(std::vector<Slot>& batch) {
   auto deliver = [](Slot& slot, Result<Embedding> r) {
     auto& req = *slot.request;
     std::lock_guard<std::mutex> lock(req.mutex);
-    if (r.is_ok()) req.results[slot.index] = std::move(r).value();
-    else if (req.error.is_ok()) req.error = r.status();
+    if (r.is_ok())
+      req.results[slot.index] = std::move(r).value();
+    else if (req.error.is_ok())
+      req.error = r.status();
     if (--req.remaining == 0) req.done_cv.notify_all();
   };
 
@@ -201,8 +205,10 @@ void EncodeQueue::run_batch(std::vector<Slot>& batch) {
       stats_.items += 1;
       if (!single.is_ok()) stats_.failed_items += 1;
     }
-    if (single.is_ok()) deliver(batch[i], std::move(single->front()));
-    else deliver(batch[i], single.status());
+    if (single.is_ok())
+      deliver(batch[i], std::move(single->front()));
+    else
+      deliver(batch[i], single.status());
   }
 }
 

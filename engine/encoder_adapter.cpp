@@ -40,9 +40,13 @@ ModelIdentity encoder_identity(const encoder::Encoder& encoder) {
   return id;
 }
 
-int encoder_dimension(const encoder::Encoder& encoder) { return encoder.dim(); }
+int encoder_dimension(const encoder::Encoder& encoder) {
+  return encoder.dim();
+}
 
-int encoder_image_size(const encoder::Encoder& encoder) { return encoder.image_size(); }
+int encoder_image_size(const encoder::Encoder& encoder) {
+  return encoder.image_size();
+}
 
 Result<std::vector<Embedding>> encode_items(const encoder::Encoder& encoder,
                                             const std::vector<EncodeItem>& items) {

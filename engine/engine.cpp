@@ -41,7 +41,7 @@ std::string document_content_hash(const ModelIdentity& model,
                                   const std::optional<std::string>& text,
                                   const std::optional<std::string>& image_bytes) {
   Sha256 h;
-  h.update_field(std::string_view("vista-content-v1"));
+  h.update_field(std::string("vista-content-v1"));
   h.update_field(model.checkpoint_hash);
   h.update_field(text);
   h.update_field(image_bytes);
@@ -73,10 +73,9 @@ struct Engine::Impl {
           "; the loaded model is " + model.to_string() +
           " (use the model the collection was built with, or ingest into a new collection)");
     if (info.dimension != dimension)
-      return Status::failed_precondition("collection '" + info.name + "' has " +
-                                         std::to_string(info.dimension) +
-                                         " dimensions; the loaded model makes " +
-                                         std::to_string(dimension));
+      return Status::failed_precondition(
+          "collection '" + info.name + "' has " + std::to_string(info.dimension) +
+          " dimensions; the loaded model makes " + std::to_string(dimension));
     return info.model;
   }
 
@@ -121,11 +120,21 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
-Catalog& Engine::catalog() { return *impl_->catalog; }
-bool Engine::has_model() const { return impl_->encoder != nullptr; }
-const encoder::Encoder* Engine::encoder() const { return impl_->encoder.get(); }
-EncodeQueue* Engine::encode_queue() const { return impl_->queue.get(); }
-const EngineOptions& Engine::options() const { return impl_->options; }
+Catalog& Engine::catalog() {
+  return *impl_->catalog;
+}
+bool Engine::has_model() const {
+  return impl_->encoder != nullptr;
+}
+const encoder::Encoder* Engine::encoder() const {
+  return impl_->encoder.get();
+}
+EncodeQueue* Engine::encode_queue() const {
+  return impl_->queue.get();
+}
+const EngineOptions& Engine::options() const {
+  return impl_->options;
+}
 
 Result<ModelIdentity> Engine::model_identity() const {
   if (!impl_->encoder) return no_model();
@@ -142,8 +151,8 @@ Result<Embedding> Engine::embed(const Content& content) {
   if (!impl_->encoder) return no_model();
   if (content.text && !is_valid_utf8(*content.text))
     return Status::invalid_argument("the text is not valid UTF-8");
-  VISTA_ASSIGN_OR_RETURN(auto item, prepare_content(content, impl_->options.decode_limits,
-                                                    impl_->image_size));
+  VISTA_ASSIGN_OR_RETURN(auto item,
+                         prepare_content(content, impl_->options.decode_limits, impl_->image_size));
   return impl_->queue->encode_one(std::move(item));
 }
 

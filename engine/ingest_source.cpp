@@ -65,8 +65,7 @@ class IdRegistry {
   Status add(const std::string& id, const std::string& source) {
     auto [it, inserted] = first_source_.emplace(id, source);
     if (inserted) return Status::ok();
-    return Status::invalid_argument("duplicate id '" + id + "' (first used by " + it->second +
-                                    ")");
+    return Status::invalid_argument("duplicate id '" + id + "' (first used by " + it->second + ")");
   }
 
  private:
@@ -87,8 +86,8 @@ struct WalkContext {
     if (s.is_ok() && item.text && !is_valid_utf8(*item.text))
       s = Status::invalid_argument("text is not valid UTF-8");
     if (!s.is_ok()) {
-      on_error({item.source, item.id.empty() ? std::nullopt : std::optional<std::string>(item.id),
-                s});
+      on_error(
+          {item.source, item.id.empty() ? std::nullopt : std::optional<std::string>(item.id), s});
       return true;
     }
     if (!on_item(std::move(item))) stopped = true;
@@ -112,8 +111,8 @@ void walk_folder(const fs::path& root, const fs::path& dir, WalkContext& ctx) {
   std::error_code ec;
   auto children = sorted_children(dir, ec);
   if (ec) {
-    ctx.error(dir.string(), Status::io_error("cannot list folder " + dir.string() + ": " +
-                                             ec.message()));
+    ctx.error(dir.string(),
+              Status::io_error("cannot list folder " + dir.string() + ": " + ec.message()));
     return;
   }
   for (const auto& entry : children) {
@@ -158,8 +157,8 @@ Status finish_manifest_item(const fs::path& manifest_dir, std::optional<std::str
 Status walk_jsonl(const fs::path& manifest, WalkContext& ctx) {
   std::ifstream in(manifest, std::ios::binary);
   if (!in) {
-    Status s = Status::io_error("cannot open manifest " + manifest.string() + ": " +
-                                std::strerror(errno));
+    Status s =
+        Status::io_error("cannot open manifest " + manifest.string() + ": " + std::strerror(errno));
     ctx.error(manifest.string(), s);
     return s;
   }
@@ -191,23 +190,29 @@ Status walk_jsonl(const fs::path& manifest, WalkContext& ctx) {
       const std::string& key = it.key();
       const auto& v = it.value();
       if (key == "id") {
-        if (v.is_string()) item.id = v.get<std::string>();
-        else if (v.is_number_integer()) item.id = v.dump();
-        else s = Status::invalid_argument("\"id\" must be a string or an integer, got " +
-                                          std::string(v.type_name()));
+        if (v.is_string())
+          item.id = v.get<std::string>();
+        else if (v.is_number_integer())
+          item.id = v.dump();
+        else
+          s = Status::invalid_argument("\"id\" must be a string or an integer, got " +
+                                       std::string(v.type_name()));
         if (s.is_ok() && item.id.empty()) s = Status::invalid_argument("\"id\" is empty");
       } else if (key == "image") {
-        if (v.is_string()) image = v.get<std::string>();
+        if (v.is_string())
+          image = v.get<std::string>();
         else if (!v.is_null())
           s = Status::invalid_argument("\"image\" must be a path string, got " +
                                        std::string(v.type_name()));
       } else if (key == "text") {
-        if (v.is_string()) item.text = v.get<std::string>();
+        if (v.is_string())
+          item.text = v.get<std::string>();
         else if (!v.is_null())
           s = Status::invalid_argument("\"text\" must be a string, got " +
                                        std::string(v.type_name()));
       } else if (key == "metadata") {
-        if (v.is_object()) item.metadata = v;
+        if (v.is_object())
+          item.metadata = v;
         else if (!v.is_null())
           s = Status::invalid_argument("\"metadata\" must be an object, got " +
                                        std::string(v.type_name()));
@@ -269,8 +274,10 @@ struct CsvState {
         auto& h = header[i];
         h.erase(0, h.find_first_not_of(" \t"));
         h.erase(h.find_last_not_of(" \t") + 1);
-        int* slot = h == "image" ? &image_col : h == "text" ? &text_col : h == "id" ? &id_col
-                                                                                   : nullptr;
+        int* slot = h == "image"  ? &image_col
+                    : h == "text" ? &text_col
+                    : h == "id"   ? &id_col
+                                  : nullptr;
         if (slot) {
           if (*slot >= 0) {
             header_error = Status::invalid_argument("column \"" + h + "\" appears twice");
@@ -290,9 +297,9 @@ struct CsvState {
     }
     std::string where = manifest->string() + ":" + std::to_string(record);
     if (fields.size() != header.size()) {
-      ctx->error(where, Status::invalid_argument("row has " + std::to_string(fields.size()) +
-                                                 " fields, the header " +
-                                                 std::to_string(header.size())));
+      ctx->error(where,
+                 Status::invalid_argument("row has " + std::to_string(fields.size()) +
+                                          " fields, the header " + std::to_string(header.size())));
       return;
     }
     SourceItem item;
@@ -332,8 +339,8 @@ void csv_record_cb(int, void* state) {
 Status walk_csv(const fs::path& manifest, WalkContext& ctx) {
   std::ifstream in(manifest, std::ios::binary);
   if (!in) {
-    Status s = Status::io_error("cannot open manifest " + manifest.string() + ": " +
-                                std::strerror(errno));
+    Status s =
+        Status::io_error("cannot open manifest " + manifest.string() + ": " + std::strerror(errno));
     ctx.error(manifest.string(), s);
     return s;
   }

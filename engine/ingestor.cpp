@@ -93,8 +93,8 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
     return Status::failed_precondition("ingestion needs a model (pass --model DIR)");
   VISTA_ASSIGN_OR_RETURN(auto walker, SourceWalker::create(o.sources));
   VISTA_RETURN_IF_ERROR(Catalog::validate_name(o.collection));
-  VISTA_ASSIGN_OR_RETURN(auto coll, engine_.collection_for_writing(o.collection, /*create=*/true,
-                                                                   o.index_spec));
+  VISTA_ASSIGN_OR_RETURN(
+      auto coll, engine_.collection_for_writing(o.collection, /*create=*/true, o.index_spec));
   // The collection's own record of the model (same weights as the loaded one, checked above).
   const ModelIdentity model = coll->info().model;
   const encoder::Encoder& enc = *engine_.encoder();
@@ -113,10 +113,10 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
 
   Counters counters;
   counters.total = walker.count_candidates();
-  spdlog::info("ingesting into '{}': {} candidate item(s) from {} source(s); {} preparer(s), "
-               "batch {}",
-               o.collection, counters.total.load(), o.sources.size(), prepare_threads,
-               batch_size);
+  spdlog::info(
+      "ingesting into '{}': {} candidate item(s) from {} source(s); {} preparer(s), "
+      "batch {}",
+      o.collection, counters.total.load(), o.sources.size(), prepare_threads, batch_size);
 
   BoundedQueue<SourceItem> items(capacity);
   BoundedQueue<Prepared> prepared(capacity);
@@ -139,14 +139,14 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
 
   // Walker.
   std::thread walker_thread([&] {
-    Status s = walker.walk(
-        [&](SourceItem&& item) { return !stopping() && items.push(std::move(item)); },
-        [&](SourceError&& e) { fail_item(e.source, e.id, e.error); },
-        [&](const std::filesystem::path& p) {
-          spdlog::debug("skipped (not an image): {}", p.string());
-          ++counters.skipped;
-          --counters.total;
-        });
+    Status s =
+        walker.walk([&](SourceItem&& item) { return !stopping() && items.push(std::move(item)); },
+                    [&](SourceError&& e) { fail_item(e.source, e.id, e.error); },
+                    [&](const std::filesystem::path& p) {
+                      spdlog::debug("skipped (not an image): {}", p.string());
+                      ++counters.skipped;
+                      --counters.total;
+                    });
     if (!s.is_ok()) spdlog::warn("{}", s.message());
     items.close();
   });
@@ -174,8 +174,8 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
       // Same content, new metadata: keep the stored vector.
       auto full = coll->get({item.id}, /*include_vectors=*/true);
       if (!full.is_ok() || !full->front()) {
-        Status s = full.is_ok() ? Status::not_found("document vanished during the update")
-                                : full.status();
+        Status s =
+            full.is_ok() ? Status::not_found("document vanished during the update") : full.status();
         if (is_storage_failure(s)) set_fatal(s);
         return fail_item(item.source, item.id, s);
       }
@@ -245,10 +245,12 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
                     out.status().message());
       for (size_t i = 0; i < batch.size(); ++i) {
         auto one = encode_items(enc, {inputs[i]});
-        if (one.is_ok() && one->size() == 1) finish(batch[i], std::move(one->front()));
-        else fail_item(batch[i].item.source, batch[i].item.id,
-                       one.is_ok() ? Status::internal("the encoder returned no vector")
-                                   : one.status());
+        if (one.is_ok() && one->size() == 1)
+          finish(batch[i], std::move(one->front()));
+        else
+          fail_item(
+              batch[i].item.source, batch[i].item.id,
+              one.is_ok() ? Status::internal("the encoder returned no vector") : one.status());
       }
     }
     writes.close();
@@ -257,8 +259,10 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   // Writer: everything that reaches it is committed, cancelled or not, so that acknowledged
   // work is never thrown away.
   auto count_written = [&](const Pending& p) {
-    if (p.status == ItemStatus::kInserted) ++counters.inserted;
-    else ++counters.updated;
+    if (p.status == ItemStatus::kInserted)
+      ++counters.inserted;
+    else
+      ++counters.updated;
     if (p.truncated) ++counters.truncated;
   };
   std::thread writer_thread([&] {

@@ -23,7 +23,7 @@ class Sha256 {
   // A tagged, length-prefixed field: absent, empty and present values all hash differently, and
   // no two sequences of fields share an encoding.
   void update_field(const std::optional<std::string>& field);
-  void update_field(std::string_view field) { update_field(std::optional<std::string>(field)); }
+  void update_field(const std::string& field) { update_field(std::optional<std::string>(field)); }
 
   // The digest as 64 lowercase hex digits. The object must not be updated afterwards.
   std::string hex_digest();

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "encoder/checkpoint/checkpoint.h"
 #include "encoder/model/model_config.h"
 #include "encoder/model/visualized_bge.h"
 #include "tests/golden_model.h"
@@ -29,25 +30,11 @@ using vista::testing::WorstCosine;
 
 constexpr double kMinCosine = 0.99999;
 
-// Minimal safetensors reading for these tests (header JSON + raw little-endian fp32 data).
-NamedTensors read_safetensors_for_test(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  uint64_t header_size = 0;
-  in.read(reinterpret_cast<char*>(&header_size), 8);
-  std::string header(header_size, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(header_size));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto j = nlohmann::json::parse(header);
-  NamedTensors out;
-  for (auto& [name, info] : j.items()) {
-    if (name == "__metadata__") continue;
-    auto shape = info["shape"].get<std::vector<int64_t>>();
-    auto offsets = info["data_offsets"].get<std::vector<size_t>>();
-    auto t = torch::empty(shape, torch::kFloat32);
-    std::memcpy(t.data_ptr<float>(), data.data() + offsets[0], offsets[1] - offsets[0]);
-    out.emplace_back(name, t);
-  }
-  return out;
+// The tiny model's weights, through the project's checkpoint reader.
+NamedTensors tiny_weights() {
+  auto checkpoint = read_checkpoint(tiny_model_dir() / "model.safetensors");
+  EXPECT_TRUE(checkpoint.is_ok()) << checkpoint.status();
+  return checkpoint.is_ok() ? checkpoint->tensors() : NamedTensors{};
 }
 
 std::string shape_dtype(const torch::Tensor& t) {
@@ -62,8 +49,7 @@ class TinyNetwork {
     auto config = load_model_config(tiny_model_dir());
     EXPECT_TRUE(config.is_ok()) << config.status();
     model_ = VisualizedBge(*config);
-    auto status = model_->load_weights(
-        read_safetensors_for_test(tiny_model_dir() / "model.safetensors"), "tiny model");
+    auto status = model_->load_weights(tiny_weights(), "tiny model");
     EXPECT_TRUE(status.is_ok()) << status;
     model_->prepare(mode);
   }
@@ -133,8 +119,7 @@ TEST(NetworkDeclarationTest, TinyConfigDeclaresExactlyTheTinyCheckpoint) {
   VisualizedBge model(*config);
   std::map<std::string, std::string> declared, stored;
   for (const auto& [name, tensor] : model->declared_tensors()) declared[name] = shape_dtype(tensor);
-  for (const auto& [name, tensor] :
-       read_safetensors_for_test(tiny_model_dir() / "model.safetensors")) {
+  for (const auto& [name, tensor] : tiny_weights()) {
     stored[name] = shape_dtype(tensor);
   }
   EXPECT_EQ(declared, stored);
@@ -145,8 +130,7 @@ TEST(NetworkDeclarationTest, RopeTablesMatchTheCheckpoint) {
   auto config = load_model_config(tiny_model_dir());
   ASSERT_TRUE(config.is_ok()) << config.status();
   auto [cos, sin] = eva_rope_tables(config->vision);
-  for (const auto& [name, tensor] :
-       read_safetensors_for_test(tiny_model_dir() / "model.safetensors")) {
+  for (const auto& [name, tensor] : tiny_weights()) {
     if (name.find("freqs_cos") != std::string::npos) {
       EXPECT_LE((tensor - cos).abs().max().item<float>(), 1e-6) << name;
     } else if (name.find("freqs_sin") != std::string::npos) {

@@ -13,6 +13,13 @@ std::string compute_mode_name(ComputeMode mode) {
   return "unknown";
 }
 
+Result<ComputeMode> parse_compute_mode(const std::string& name) {
+  if (name == "fp32") return ComputeMode::kFp32;
+  if (name == "bf16") return ComputeMode::kBf16;
+  if (name == "eager") return ComputeMode::kEager;
+  return Status::invalid_argument("unknown dtype '" + name + "' (expected fp32, bf16 or eager)");
+}
+
 torch::Tensor uninitialised(torch::IntArrayRef shape) {
   return torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat32).requires_grad(false));
 }

@@ -12,16 +12,9 @@
 #include <cstdint>
 #include <string>
 
+#include "encoder/model/compute_mode.h"
+
 namespace vista::encoder {
-
-// How the network multiplies matrices.
-enum class ComputeMode {
-  kEager,  // plain libtorch ops exactly as the reference writes them (the baseline)
-  kFp32,   // fp32 through oneDNN, weights laid out once and fused where the maths allows
-  kBf16,   // weights converted to bf16 once; products in bf16, normalisations in fp32
-};
-
-std::string compute_mode_name(ComputeMode mode);
 
 // A module that only groups children under a name (e.g. `attention`, `self`), so that the
 // module tree mirrors the checkpoint's key names.

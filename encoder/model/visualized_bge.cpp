@@ -1,5 +1,10 @@
 #include "encoder/model/visualized_bge.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <sstream>
 
@@ -20,6 +25,31 @@ torch::Tensor l2_normalise(const torch::Tensor& x) {
 }
 
 }  // namespace
+
+std::string tensors_fingerprint(const NamedTensors& tensors) {
+  std::vector<const std::pair<std::string, torch::Tensor>*> sorted;
+  for (const auto& item : tensors) sorted.push_back(&item);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (const auto* item : sorted) {
+    const auto& name = item->first;
+    const torch::Tensor tensor = item->second.contiguous();
+    const uint64_t header[2] = {name.size(), static_cast<uint64_t>(tensor.dim())};
+    XXH3_64bits_update(state, header, sizeof(header));
+    XXH3_64bits_update(state, name.data(), name.size());
+    for (int64_t d : tensor.sizes()) XXH3_64bits_update(state, &d, sizeof(d));
+    const int32_t dtype = static_cast<int32_t>(tensor.scalar_type());
+    XXH3_64bits_update(state, &dtype, sizeof(dtype));
+    XXH3_64bits_update(state, tensor.data_ptr(), tensor.numel() * tensor.element_size());
+  }
+  const uint64_t hash = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
 
 bool is_tolerated_extra_key(const std::string& name) {
   return name == "bge_embeddings.position_ids";

@@ -27,6 +27,10 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 // Keys some checkpoints carry that the network does not use and that may be ignored.
 bool is_tolerated_extra_key(const std::string& name);
 
+// A 64-bit content hash of named tensors (names, shapes, dtypes and bytes; independent of their
+// order), as 16 hex digits. Encoder::model_id() uses it.
+std::string tensors_fingerprint(const NamedTensors& tensors);
+
 class VisualizedBgeImpl : public torch::nn::Module {
  public:
   // Declares every tensor from the config, uninitialised (RoPE tables excepted): no time is
