@@ -180,6 +180,27 @@ std::vector<std::pair<uint64_t, fs::path>> list_snapshots(const fs::path& dir) {
   return out;
 }
 
+// A shared mutex that does not let a steady stream of readers starve a writer (glibc's
+// rwlock prefers readers, and searches overlap constantly under load): a writer takes the
+// turnstile first, so readers arriving after it wait until it is done.
+class FairSharedMutex {
+ public:
+  void lock() {
+    std::lock_guard turn(turnstile_);
+    rw_.lock();
+  }
+  void unlock() { rw_.unlock(); }
+  void lock_shared() {
+    { std::lock_guard turn(turnstile_); }
+    rw_.lock_shared();
+  }
+  void unlock_shared() { rw_.unlock_shared(); }
+
+ private:
+  std::mutex turnstile_;
+  std::shared_mutex rw_;
+};
+
 }  // namespace
 
 std::string ModelIdentity::to_string() const {
@@ -212,7 +233,7 @@ struct Collection::Impl {
   std::unique_ptr<index::VectorIndex> index;
   std::unordered_map<int64_t, Entry> docs;  // internal id -> external id + metadata
 
-  mutable std::shared_mutex rw;
+  mutable FairSharedMutex rw;
   std::mutex writer;
   std::atomic<bool> closed{false};
 

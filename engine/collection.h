@@ -36,7 +36,8 @@
 // to the FAISS index and the in-memory id/metadata table. A search therefore sees all of a
 // batch or none of it, and the documents it returns are the ones its index view found. Searches
 // wait for that short section (one fsync with sync_writes); rebuild() and snapshot() build or
-// write under a shared lock, so searches continue while they run.
+// write under a shared lock, so searches continue while they run. A writer waiting for the lock
+// holds back searches that arrive after it, so a steady search load cannot starve writes.
 #pragma once
 
 #include <cstdint>

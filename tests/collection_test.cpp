@@ -1,8 +1,6 @@
 #include "engine/collection.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <thread>
 
 #include "engine/store.h"
+#include "tests/log_capture.h"
 #include "tests/test_support.h"
 
 namespace vista::engine {
@@ -19,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using vista::testing::LogCapture;
 using vista::testing::TempDir;
 
 const ModelIdentity kModel{"test-model", "sha256:abc"};
@@ -75,27 +75,6 @@ std::vector<SearchHit> search_one(const Collection& c, const std::vector<float>&
   EXPECT_TRUE(r.is_ok()) << r.status();
   return r.is_ok() ? (*r)[0] : std::vector<SearchHit>{};
 }
-
-// Captures warnings logged through spdlog's default logger while alive.
-class LogCapture {
- public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256)) {
-    previous_ = spdlog::default_logger();
-    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
-    logger->set_level(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  std::string text() const {
-    std::string all;
-    for (auto& line : sink_->last_formatted()) all += line;
-    return all;
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
 
 TEST(CollectionTest, UpsertGetSearchRoundTrip) {
   TempDir tmp;
@@ -429,6 +408,7 @@ TEST(CollectionTest, ReplaysChangesAfterTheSnapshotWithoutGracefulClose) {
     LogCapture log;
     auto c = reopen(dir.path(), no_close_snapshot);
     EXPECT_NE(log.text().find("replayed"), std::string::npos) << log.text();
+    EXPECT_EQ(log.text().find("rebuil"), std::string::npos) << log.text();
     EXPECT_EQ(c->count(), 58);
     EXPECT_EQ(c->info().sequence, 4u);
     EXPECT_EQ(c->info().snapshot_sequence, 1u);

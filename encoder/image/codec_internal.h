@@ -1,0 +1,32 @@
+// Internal to vista_image: one decoder per container format, sharing the limit checks.
+// Each decoder is called with a buffer whose signature already matched and whose size is
+// within DecodeLimits::max_bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "encoder/image/image_decoder.h"
+
+namespace vista::encoder::internal {
+
+// Pillow's message for data that ends before the image does.
+inline constexpr const char* kTruncatedMessage = "image file is truncated";
+
+// Validates header dimensions against the limits; call before allocating pixel memory.
+Status check_dimensions(const char* format, uint64_t width, uint64_t height,
+                        const DecodeLimits& limits);
+
+// Allocates width * height * channels samples; the caller has run check_dimensions().
+void allocate_samples(DecodedImage& image, PixelMode mode, int width, int height, int channels);
+
+Result<DecodedImage> decode_jpeg(const uint8_t* data, size_t size, const DecodeLimits& limits);
+Result<DecodedImage> decode_png(const uint8_t* data, size_t size, const DecodeLimits& limits);
+Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLimits& limits);
+Result<DecodedImage> decode_webp(const uint8_t* data, size_t size, const DecodeLimits& limits);
+Result<DecodedImage> decode_bmp(const uint8_t* data, size_t size, const DecodeLimits& limits);
+Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeLimits& limits);
+
+}  // namespace vista::encoder::internal

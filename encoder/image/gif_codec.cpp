@@ -1,0 +1,162 @@
+// GIF through giflib, first frame only, reproducing what Pillow's GifImagePlugin builds for it:
+//   - the canvas is the logical screen, grown if the first frame extends past it;
+//   - pixels outside the frame are the frame's transparent index if it has one, else 0;
+//   - mode "P" with the frame's local palette or else the global one; mode "L" (index = gray)
+//     when there is no palette or the palette is the identity gray ramp (Pillow drops those);
+//   - palette entries past the colour table are black.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gif_lib.h>
+
+#include "encoder/image/codec_internal.h"
+
+namespace vista::encoder::internal {
+namespace {
+
+struct Reader {
+  const uint8_t* data;
+  size_t size;
+  size_t offset;
+  bool ran_out;
+};
+
+int read_bytes(GifFileType* gif, GifByteType* out, int length) {
+  auto* reader = static_cast<Reader*>(gif->UserData);
+  if (length <= 0) return 0;
+  size_t available = reader->size - reader->offset;
+  size_t n = static_cast<size_t>(length);
+  if (n > available) {
+    reader->ran_out = true;
+    n = available;
+  }
+  std::memcpy(out, reader->data + reader->offset, n);
+  reader->offset += n;
+  return static_cast<int>(n);
+}
+
+struct GifCloser {
+  void operator()(GifFileType* gif) const {
+    int error = 0;
+    DGifCloseFile(gif, &error);
+  }
+};
+
+// Pillow keeps a palette only if it is not the identity ramp (0,0,0), (1,1,1), ...
+bool palette_needed(const ColorMapObject* map) {
+  for (int i = 0; i < map->ColorCount; ++i) {
+    const GifColorType& c = map->Colors[i];
+    if (!(c.Red == i && c.Green == i && c.Blue == i)) return true;
+  }
+  return false;
+}
+
+Status gif_failure(const Reader& reader, int error) {
+  if (reader.ran_out || error == D_GIF_ERR_READ_FAILED || error == D_GIF_ERR_EOF_TOO_SOON) {
+    return Status::corruption(std::string(kTruncatedMessage) + " (GIF)");
+  }
+  const char* text = GifErrorString(error);
+  return Status::corruption(std::string("broken GIF file: ") + (text ? text : "unknown error"));
+}
+
+}  // namespace
+
+Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  Reader reader{data, size, 0, false};
+  int error = 0;
+  std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&reader, read_bytes, &error));
+  if (!gif) return gif_failure(reader, error);
+
+  uint64_t width = static_cast<uint64_t>(std::max(0, gif->SWidth));
+  uint64_t height = static_cast<uint64_t>(std::max(0, gif->SHeight));
+  const ColorMapObject* global_palette =
+      gif->SColorMap && palette_needed(gif->SColorMap) ? gif->SColorMap : nullptr;
+  int transparency = -1;
+
+  for (;;) {
+    GifRecordType record = UNDEFINED_RECORD_TYPE;
+    if (DGifGetRecordType(gif.get(), &record) == GIF_ERROR) return gif_failure(reader, gif->Error);
+    if (record == TERMINATE_RECORD_TYPE) {
+      return Status::corruption("broken GIF file: no image found before the trailer");
+    }
+    if (record == EXTENSION_RECORD_TYPE) {
+      int code = 0;
+      GifByteType* block = nullptr;
+      if (DGifGetExtension(gif.get(), &code, &block) == GIF_ERROR) {
+        return gif_failure(reader, gif->Error);
+      }
+      // Graphic control extension: block[0] is the length, then flags, delay (2), index.
+      if (code == GRAPHICS_EXT_FUNC_CODE && block && block[0] >= 4 && (block[1] & 1)) {
+        transparency = block[4];
+      }
+      while (block) {
+        if (DGifGetExtensionNext(gif.get(), &block) == GIF_ERROR) {
+          return gif_failure(reader, gif->Error);
+        }
+      }
+      continue;
+    }
+    if (record != IMAGE_DESC_RECORD_TYPE) continue;
+
+    if (DGifGetImageDesc(gif.get()) == GIF_ERROR) return gif_failure(reader, gif->Error);
+    const GifImageDesc& desc = gif->Image;
+    const int x0 = desc.Left, y0 = desc.Top;
+    const int fw = desc.Width, fh = desc.Height;
+    if (fw < 0 || fh < 0 || x0 < 0 || y0 < 0) {
+      return Status::corruption("broken GIF file: negative frame geometry");
+    }
+    width = std::max<uint64_t>(width, static_cast<uint64_t>(x0) + fw);
+    height = std::max<uint64_t>(height, static_cast<uint64_t>(y0) + fh);
+    VISTA_RETURN_IF_ERROR(check_dimensions("GIF", width, height, limits));
+
+    const ColorMapObject* palette = global_palette;
+    if (desc.ColorMap) palette = palette_needed(desc.ColorMap) ? desc.ColorMap : nullptr;
+
+    const int w = static_cast<int>(width), h = static_cast<int>(height);
+    std::vector<uint8_t> indices(static_cast<size_t>(w) * h,
+                                 static_cast<uint8_t>(transparency >= 0 ? transparency : 0));
+    std::vector<GifPixelType> line(static_cast<size_t>(fw) + 1);
+    // Interlaced frames arrive in four passes: rows 0,8,.. then 4,12,.. then 2,6,.. then odd.
+    std::vector<int> order;
+    order.reserve(fh);
+    if (desc.Interlace) {
+      static const int kStart[] = {0, 4, 2, 1};
+      static const int kStep[] = {8, 8, 4, 2};
+      for (int pass = 0; pass < 4; ++pass) {
+        for (int y = kStart[pass]; y < fh; y += kStep[pass]) order.push_back(y);
+      }
+    } else {
+      for (int y = 0; y < fh; ++y) order.push_back(y);
+    }
+    for (int row : order) {
+      if (fw > 0 && DGifGetLine(gif.get(), line.data(), fw) == GIF_ERROR) {
+        return gif_failure(reader, gif->Error);
+      }
+      std::memcpy(&indices[static_cast<size_t>(y0 + row) * w + x0], line.data(), fw);
+    }
+
+    DecodedImage image;
+    image.format = "GIF";
+    if (palette) {
+      allocate_samples(image, PixelMode::kP, w, h, 3);
+      uint8_t table[256 * 3] = {0};
+      for (int i = 0; i < palette->ColorCount && i < 256; ++i) {
+        table[i * 3 + 0] = palette->Colors[i].Red;
+        table[i * 3 + 1] = palette->Colors[i].Green;
+        table[i * 3 + 2] = palette->Colors[i].Blue;
+      }
+      uint8_t* out = image.samples.data();
+      for (size_t i = 0; i < indices.size(); ++i)
+        std::memcpy(out + i * 3, &table[indices[i] * 3], 3);
+    } else {
+      allocate_samples(image, PixelMode::kL, w, h, 1);
+      image.samples = std::move(indices);
+    }
+    return image;
+  }
+}
+
+}  // namespace vista::encoder::internal

@@ -1,0 +1,364 @@
+#include "encoder/image/pillow_resample.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace vista::encoder::internal {
+namespace {
+
+// Fractional bits of the fixed-point coefficients: 32 bits minus 8 for the sample minus 2 of
+// headroom for negative lobes and sums above 1.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+constexpr double kBicubicSupport = 2.0;
+
+// Keys' cubic convolution kernel with a = -0.5; the evaluation order matters for exact output.
+double bicubic(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// Filter taps for the outputs [begin, end) of one axis (Pillow's precompute_coeffs with the
+// whole input as the source box).
+struct AxisPlan {
+  int ksize = 0;
+  int begin = 0;
+  std::vector<int> first;       // first input sample per output
+  std::vector<int> count;       // number of taps per output
+  std::vector<double> weights;  // ksize normalised weights per output
+  std::vector<int32_t> fixed;   // the same in fixed point (8-bit passes)
+
+  int outputs() const { return static_cast<int>(first.size()); }
+  // Input range [lo, hi) that the outputs read.
+  int lo() const { return first.empty() ? 0 : first.front(); }
+  int hi() const { return first.empty() ? 0 : first.back() + count.back(); }
+};
+
+AxisPlan plan_axis(int in_size, int out_size, int begin, int end) {
+  AxisPlan plan;
+  plan.begin = begin;
+  // Pillow passes the box as floats; keep that rounding for very large sizes.
+  const float in0 = 0.0f;
+  const float in1 = static_cast<float>(in_size);
+  const double scale = static_cast<double>(in1 - in0) / out_size;
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = kBicubicSupport * filterscale;
+  plan.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  const double inv_filterscale = 1.0 / filterscale;
+  const int n = end - begin;
+  plan.first.resize(n);
+  plan.count.resize(n);
+  plan.weights.assign(static_cast<size_t>(n) * plan.ksize, 0.0);
+  plan.fixed.assign(static_cast<size_t>(n) * plan.ksize, 0);
+  for (int i = 0; i < n; ++i) {
+    const int xx = begin + i;
+    const double center = in0 + (xx + 0.5) * scale;
+    double ww = 0.0;
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double* k = &plan.weights[static_cast<size_t>(i) * plan.ksize];
+    for (int x = 0; x < xmax; ++x) {
+      const double w = bicubic((x + xmin - center + 0.5) * inv_filterscale);
+      k[x] = w;
+      ww += w;
+    }
+    if (ww != 0.0) {
+      for (int x = 0; x < xmax; ++x) k[x] /= ww;
+    }
+    int32_t* kf = &plan.fixed[static_cast<size_t>(i) * plan.ksize];
+    for (int x = 0; x < plan.ksize; ++x) {
+      kf[x] = k[x] < 0 ? static_cast<int32_t>(-0.5 + k[x] * (1 << kPrecisionBits))
+                       : static_cast<int32_t>(0.5 + k[x] * (1 << kPrecisionBits));
+    }
+    plan.first[i] = xmin;
+    plan.count[i] = std::max(xmax, 0);
+  }
+  return plan;
+}
+
+inline uint8_t clip8(int32_t v) {
+  const int32_t shifted = v >> kPrecisionBits;  // arithmetic shift: floor, as Pillow's table
+  return static_cast<uint8_t>(shifted < 0 ? 0 : shifted > 255 ? 255 : shifted);
+}
+
+// A read-only view of interleaved samples.
+template <typename T>
+struct View {
+  const T* data;
+  size_t stride;  // elements per row
+  int channels;
+};
+
+// Horizontal pass: rows [row0, row0 + rows) of `in`, columns read relative to col0.
+template <int C>
+void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan,
+                 uint8_t* out) {
+  const int n = plan.outputs();
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* line = in.data + static_cast<size_t>(row0 + r) * in.stride;
+    uint8_t* o = out + static_cast<size_t>(r) * n * C;
+    for (int i = 0; i < n; ++i) {
+      const int32_t* k = &plan.fixed[static_cast<size_t>(i) * plan.ksize];
+      const uint8_t* src = line + static_cast<size_t>(plan.first[i] - col0) * C;
+      int32_t ss[C];
+      for (int c = 0; c < C; ++c) ss[c] = 1 << (kPrecisionBits - 1);
+      for (int x = 0; x < plan.count[i]; ++x) {
+        for (int c = 0; c < C; ++c) ss[c] += src[x * C + c] * k[x];
+      }
+      for (int c = 0; c < C; ++c) o[i * C + c] = clip8(ss[c]);
+    }
+  }
+}
+
+// Vertical pass: every output row of `plan` from `in`, rows read relative to row0, columns
+// [col0, col0 + cols).
+template <int C>
+void vertical8(View<uint8_t> in, int row0, int col0, int cols, const AxisPlan& plan, uint8_t* out) {
+  const int n = plan.outputs();
+  for (int i = 0; i < n; ++i) {
+    const int32_t* k = &plan.fixed[static_cast<size_t>(i) * plan.ksize];
+    const int ymin = plan.first[i] - row0;
+    uint8_t* o = out + static_cast<size_t>(i) * cols * C;
+    for (int xx = 0; xx < cols; ++xx) {
+      int32_t ss[C];
+      for (int c = 0; c < C; ++c) ss[c] = 1 << (kPrecisionBits - 1);
+      const uint8_t* src =
+          in.data + static_cast<size_t>(ymin) * in.stride + static_cast<size_t>(col0 + xx) * C;
+      for (int y = 0; y < plan.count[i]; ++y) {
+        const uint8_t* p = src + static_cast<size_t>(y) * in.stride;
+        for (int c = 0; c < C; ++c) ss[c] += p[c] * k[y];
+      }
+      for (int c = 0; c < C; ++c) o[xx * C + c] = clip8(ss[c]);
+    }
+  }
+}
+
+void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan,
+                 uint8_t* out) {
+  switch (in.channels) {
+    case 1: return horizontal8<1>(in, row0, rows, col0, plan, out);
+    case 2: return horizontal8<2>(in, row0, rows, col0, plan, out);
+    case 3: return horizontal8<3>(in, row0, rows, col0, plan, out);
+    default: return horizontal8<4>(in, row0, rows, col0, plan, out);
+  }
+}
+
+void vertical8(View<uint8_t> in, int row0, int col0, int cols, const AxisPlan& plan, uint8_t* out) {
+  switch (in.channels) {
+    case 1: return vertical8<1>(in, row0, col0, cols, plan, out);
+    case 2: return vertical8<2>(in, row0, col0, cols, plan, out);
+    case 3: return vertical8<3>(in, row0, col0, cols, plan, out);
+    default: return vertical8<4>(in, row0, col0, cols, plan, out);
+  }
+}
+
+// 16-bit passes: double weights, Pillow's ROUND_UP and CLIP16.
+inline uint16_t round_clip16(double ss) {
+  const int v = static_cast<int>(ss >= 0.0 ? ss + 0.5F : ss - 0.5F);
+  return static_cast<uint16_t>(v <= 0 ? 0 : v < 65536 ? v : 65535);
+}
+
+void horizontal16(View<uint16_t> in, int row0, int rows, int col0, const AxisPlan& plan,
+                  uint16_t* out) {
+  const int n = plan.outputs();
+  for (int r = 0; r < rows; ++r) {
+    const uint16_t* line = in.data + static_cast<size_t>(row0 + r) * in.stride;
+    for (int i = 0; i < n; ++i) {
+      const double* k = &plan.weights[static_cast<size_t>(i) * plan.ksize];
+      const uint16_t* src = line + (plan.first[i] - col0);
+      double ss = 0.0;
+      for (int x = 0; x < plan.count[i]; ++x) ss += src[x] * k[x];
+      out[static_cast<size_t>(r) * n + i] = round_clip16(ss);
+    }
+  }
+}
+
+void vertical16(View<uint16_t> in, int row0, int col0, int cols, const AxisPlan& plan,
+                uint16_t* out) {
+  for (int i = 0; i < plan.outputs(); ++i) {
+    const double* k = &plan.weights[static_cast<size_t>(i) * plan.ksize];
+    const int ymin = plan.first[i] - row0;
+    for (int xx = 0; xx < cols; ++xx) {
+      double ss = 0.0;
+      for (int y = 0; y < plan.count[i]; ++y) {
+        ss += in.data[static_cast<size_t>(ymin + y) * in.stride + col0 + xx] * k[y];
+      }
+      out[static_cast<size_t>(i) * cols + xx] = round_clip16(ss);
+    }
+  }
+}
+
+struct Ops8 {
+  using T = uint8_t;
+  static void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) {
+    horizontal8(in, row0, rows, col0, p, out);
+  }
+  static void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) {
+    vertical8(in, row0, col0, cols, p, out);
+  }
+};
+struct Ops16 {
+  using T = uint16_t;
+  static void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) {
+    horizontal16(in, row0, rows, col0, p, out);
+  }
+  static void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) {
+    vertical16(in, row0, col0, cols, p, out);
+  }
+};
+
+// ImagingResampleInner over the window. A pass runs only when its axis changes size (the box
+// is always the whole image here); Pillow then resamples rows [lo, hi) of the source that the
+// vertical taps reach, or for very tall images runs the vertical pass first.
+template <typename Ops>
+std::vector<typename Ops::T> resample(const typename Ops::T* data, int width, int height,
+                                      int channels, const ResizeWindow& win) {
+  using T = typename Ops::T;
+  const int out_cols = win.x1 - win.x0;
+  const int out_rows = win.y1 - win.y0;
+  const bool need_h = win.out_width != width;
+  const bool need_v = win.out_height != height;
+  const View<T> src{data, static_cast<size_t>(width) * channels, channels};
+  std::vector<T> out(static_cast<size_t>(out_cols) * out_rows * channels);
+
+  if (height > width * 100 && win.out_height < height) {
+    // Vertical first: source columns [lo, hi) that the horizontal taps reach.
+    const AxisPlan vplan = plan_axis(height, win.out_height, win.y0, win.y1);
+    int c0 = win.x0, c1 = win.x1;
+    AxisPlan hplan;
+    if (need_h) {
+      hplan = plan_axis(width, win.out_width, win.x0, win.x1);
+      c0 = hplan.lo();
+      c1 = hplan.hi();
+    }
+    std::vector<T> temp(static_cast<size_t>(c1 - c0) * out_rows * channels);
+    Ops::v(src, 0, c0, c1 - c0, vplan, temp.data());
+    if (!need_h) return temp;
+    const View<T> tv{temp.data(), static_cast<size_t>(c1 - c0) * channels, channels};
+    Ops::h(tv, 0, out_rows, c0, hplan, out.data());
+    return out;
+  }
+
+  AxisPlan vplan;
+  int r0 = win.y0, r1 = win.y1;
+  if (need_v) {
+    vplan = plan_axis(height, win.out_height, win.y0, win.y1);
+    r0 = vplan.lo();
+    r1 = vplan.hi();
+  }
+  std::vector<T> temp;
+  View<T> mid = src;
+  int mid_row0 = 0, mid_col0 = win.x0;
+  if (need_h) {
+    const AxisPlan hplan = plan_axis(width, win.out_width, win.x0, win.x1);
+    temp.resize(static_cast<size_t>(out_cols) * (r1 - r0) * channels);
+    Ops::h(src, r0, r1 - r0, 0, hplan, temp.data());
+    mid = View<T>{temp.data(), static_cast<size_t>(out_cols) * channels, channels};
+    mid_row0 = r0;
+    mid_col0 = 0;
+  }
+  if (need_v) {
+    Ops::v(mid, mid_row0, mid_col0, out_cols, vplan, out.data());
+  } else {
+    for (int y = 0; y < out_rows; ++y) {
+      const T* row = mid.data + static_cast<size_t>(win.y0 + y - mid_row0) * mid.stride +
+                     static_cast<size_t>(mid_col0) * channels;
+      std::copy(row, row + static_cast<size_t>(out_cols) * channels,
+                out.begin() + static_cast<size_t>(y) * out_cols * channels);
+    }
+  }
+  return out;
+}
+
+// Pillow's nearest-neighbour source coordinates along one axis for outputs [begin, end):
+// the position advances by repeated addition of the scale, exactly as ImagingScaleAffine does.
+std::vector<int> nearest_axis(int in_size, int out_size, int begin, int end) {
+  const float box0 = 0.0f, box1 = static_cast<float>(in_size);
+  const double step = static_cast<double>(box1 - box0) / out_size;
+  double pos = box0 + step * 0.5;
+  std::vector<int> map(end - begin, -1);
+  for (int x = 0; x < end; ++x) {
+    if (x >= begin) {
+      const int v = pos < 0.0 ? -1 : static_cast<int>(pos);
+      map[x - begin] = (v >= 0 && v < in_size) ? v : -1;
+    }
+    pos += step;
+  }
+  return map;
+}
+
+}  // namespace
+
+Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window) {
+  Image8 out;
+  out.width = window.x1 - window.x0;
+  out.height = window.y1 - window.y0;
+  out.channels = in.channels;
+  out.data = resample<Ops8>(in.data, in.width, in.height, in.channels, window);
+  return out;
+}
+
+Image16 resize_bicubic(const uint16_t* data, int width, int height, const ResizeWindow& window) {
+  Image16 out;
+  out.width = window.x1 - window.x0;
+  out.height = window.y1 - window.y0;
+  out.data = resample<Ops16>(data, width, height, 1, window);
+  return out;
+}
+
+Image8 resize_nearest(const Image8View& in, const ResizeWindow& window) {
+  Image8 out;
+  out.width = window.x1 - window.x0;
+  out.height = window.y1 - window.y0;
+  out.channels = in.channels;
+  const int c = in.channels;
+  out.data.assign(static_cast<size_t>(out.width) * out.height * c, 0);  // Pillow's fill
+  const std::vector<int> xs = nearest_axis(in.width, window.out_width, window.x0, window.x1);
+  const std::vector<int> ys = nearest_axis(in.height, window.out_height, window.y0, window.y1);
+  for (int y = 0; y < out.height; ++y) {
+    if (ys[y] < 0) continue;
+    const uint8_t* row = in.data + static_cast<size_t>(ys[y]) * in.width * c;
+    uint8_t* o = out.data.data() + static_cast<size_t>(y) * out.width * c;
+    for (int x = 0; x < out.width; ++x) {
+      if (xs[x] < 0) continue;
+      std::memcpy(o + static_cast<size_t>(x) * c, row + static_cast<size_t>(xs[x]) * c, c);
+    }
+  }
+  return out;
+}
+
+void premultiply_alpha(Image8& image) {
+  const int c = image.channels;
+  const size_t n = image.data.size() / c;
+  uint8_t* p = image.data.data();
+  for (size_t i = 0; i < n; ++i, p += c) {
+    const unsigned alpha = p[c - 1];
+    for (int k = 0; k < c - 1; ++k) {
+      // (v * alpha + 127) / 255 without a division, as Pillow's MULDIV255.
+      const unsigned t = p[k] * alpha + 128;
+      p[k] = static_cast<uint8_t>(((t >> 8) + t) >> 8);
+    }
+  }
+}
+
+void unpremultiply_alpha(Image8& image) {
+  const int c = image.channels;
+  const size_t n = image.data.size() / c;
+  uint8_t* p = image.data.data();
+  for (size_t i = 0; i < n; ++i, p += c) {
+    const unsigned alpha = p[c - 1];
+    if (alpha == 255 || alpha == 0) continue;
+    for (int k = 0; k < c - 1; ++k) {
+      const unsigned v = (255 * p[k]) / alpha;
+      p[k] = static_cast<uint8_t>(v > 255 ? 255 : v);
+    }
+  }
+}
+
+}  // namespace vista::encoder::internal

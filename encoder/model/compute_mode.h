@@ -1,0 +1,23 @@
+// How the network multiplies matrices; chosen once when a model is loaded.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace vista::encoder {
+
+enum class ComputeMode {
+  kEager,  // plain libtorch ops exactly as the reference writes them (the baseline)
+  kFp32,   // fp32 through oneDNN, weights laid out once and fused where the maths allows
+  kBf16,   // weights converted to bf16 once; products in bf16, normalisations in fp32
+};
+
+// "eager", "fp32" or "bf16".
+std::string compute_mode_name(ComputeMode mode);
+
+// Parses "fp32", "bf16" or "eager" (the CLI's and server config's --dtype values); anything else
+// is InvalidArgument.
+Result<ComputeMode> parse_compute_mode(const std::string& name);
+
+}  // namespace vista::encoder

@@ -1,0 +1,272 @@
+#include "encoder/model/encoder.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <numeric>
+
+#include "common/logging.h"
+#include "encoder/checkpoint/checkpoint.h"
+#include "encoder/model/visualized_bge.h"
+#include "encoder/text/tokenizer.h"
+
+namespace vista::encoder {
+namespace {
+
+constexpr const char* kFetchHint =
+    "Fetch the base model with scripts/fetch-model.sh (it downloads Visualized_base_en_v1.5.pth, "
+    "config.json and vocab.txt into models/bge-visualized-base-en-v1.5/) and pass that directory";
+
+// The weights file of a model directory: model.safetensors if present, else the only *.pth.
+Result<std::filesystem::path> find_weights_file(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(dir / "model.safetensors", ec)) {
+    return dir / "model.safetensors";
+  }
+  std::vector<std::filesystem::path> pth;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec) && entry.path().extension() == ".pth") {
+      pth.push_back(entry.path());
+    }
+  }
+  if (pth.size() > 1) {
+    std::sort(pth.begin(), pth.end());
+    return Status::invalid_argument("model directory " + dir.string() + " holds " +
+                                    std::to_string(pth.size()) + " .pth files (" +
+                                    pth[0].filename().string() + ", " + pth[1].filename().string() +
+                                    ", ...): keep exactly one weights file");
+  }
+  if (pth.empty()) return Status::not_found("no weights file");
+  return pth.front();
+}
+
+// NotFound listing everything a model directory lacks, or OK.
+Status check_model_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Status::not_found("model directory " + dir.string() + " does not exist. " + kFetchHint +
+                             ".");
+  }
+  std::vector<std::string> missing;
+  if (!std::filesystem::is_regular_file(dir / "config.json", ec)) {
+    missing.push_back("config.json (the BERT config of BAAI/bge-base-en-v1.5)");
+  }
+  if (!std::filesystem::is_regular_file(dir / "vocab.txt", ec)) {
+    missing.push_back("vocab.txt (the BERT vocabulary of BAAI/bge-base-en-v1.5)");
+  }
+  auto weights = find_weights_file(dir);
+  if (!weights.is_ok()) {
+    if (weights.status().code() != StatusCode::kNotFound) return weights.status();
+    missing.push_back(
+        "the weights (Visualized_base_en_v1.5.pth from BAAI/bge-visualized, or "
+        "model.safetensors)");
+  }
+  if (missing.empty()) return Status::ok();
+  std::string message = "model directory " + dir.string() + " is incomplete: missing ";
+  for (size_t i = 0; i < missing.size(); ++i) message += (i ? ", " : "") + missing[i];
+  return Status::not_found(message + ". " + kFetchHint + ".");
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Status input_error(size_t index, const std::string& message) {
+  return Status::invalid_argument("input " + std::to_string(index) + ": " + message);
+}
+
+// Rows of token ids padded with pad_id into [B, T] ids and a 0/1 mask.
+std::pair<torch::Tensor, torch::Tensor> pad_ids(const std::vector<const TokenizedText*>& rows,
+                                                int32_t pad_id) {
+  size_t length = 0;
+  for (const auto* r : rows) length = std::max(length, r->ids.size());
+  const auto batch = static_cast<int64_t>(rows.size());
+  auto ids = torch::full({batch, static_cast<int64_t>(length)}, pad_id, torch::kLong);
+  auto mask = torch::zeros({batch, static_cast<int64_t>(length)}, torch::kLong);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& row = rows[b]->ids;
+    for (size_t t = 0; t < row.size(); ++t) {
+      ids_a[b][t] = row[t];
+      mask_a[b][t] = 1;
+    }
+  }
+  return {ids, mask};
+}
+
+void store_vectors(const torch::Tensor& vectors, const std::vector<size_t>& indices,
+                   std::vector<EncodeOutput>* out) {
+  auto v = vectors.to(torch::kFloat32).contiguous();
+  const int64_t dim = v.size(1);
+  const float* data = v.data_ptr<float>();
+  for (size_t i = 0; i < indices.size(); ++i) {
+    (*out)[indices[i]].vector.assign(data + i * dim, data + (i + 1) * dim);
+  }
+}
+
+}  // namespace
+
+Encoder::~Encoder() = default;
+
+Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path& model_dir,
+                                                     const EncoderOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  VISTA_RETURN_IF_ERROR(check_model_dir(model_dir));
+  if (options.max_batch == 0) return Status::invalid_argument("max_batch must be at least 1");
+  if (options.threads < 0) return Status::invalid_argument("threads must not be negative");
+  if (options.threads > 0) at::set_num_threads(options.threads);
+
+  VISTA_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(model_dir));
+  VISTA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::from_vocab_file(model_dir / "vocab.txt"));
+  if (static_cast<int64_t>(tokenizer.vocab_size()) > config.text.vocab_size) {
+    return Status::invalid_argument(
+        (model_dir / "vocab.txt").string() + " has " + std::to_string(tokenizer.vocab_size()) +
+        " tokens but config.json declares vocab_size " + std::to_string(config.text.vocab_size));
+  }
+  VISTA_ASSIGN_OR_RETURN(auto weights_path, find_weights_file(model_dir));
+  VISTA_ASSIGN_OR_RETURN(Checkpoint checkpoint, read_checkpoint(weights_path));
+  const double read_seconds = seconds_since(start);
+
+  std::shared_ptr<Encoder> encoder(new Encoder());
+  encoder->options_ = options;
+  encoder->tokenizer_ = std::make_unique<Tokenizer>(std::move(tokenizer));
+  auto normal = std::filesystem::absolute(model_dir).lexically_normal();
+  if (!normal.has_filename()) normal = normal.parent_path();  // "models/base/"
+  encoder->model_name_ = normal.filename().string();
+  try {
+    encoder->model_ = std::make_shared<VisualizedBgeImpl>(config);
+    encoder->model_->eval();
+    VISTA_RETURN_IF_ERROR(
+        encoder->model_->load_weights(checkpoint.tensors(), weights_path.string()));
+    encoder->model_id_ =
+        encoder->model_name_ + "@" + tensors_fingerprint(encoder->model_->declared_tensors());
+    encoder->model_->prepare(options.mode);
+  } catch (const c10::Error& e) {
+    return Status::internal("preparing the network from " + weights_path.string() +
+                            " failed: " + e.what_without_backtrace());
+  }
+  encoder->load_seconds_ = seconds_since(start);
+  spdlog::info("encoder: loaded {} ({}, {} mode, {} intra-op threads) in {:.2f} s (read {:.2f} s)",
+               encoder->model_id_, weights_path.filename().string(),
+               compute_mode_name(options.mode), at::get_num_threads(), encoder->load_seconds_,
+               read_seconds);
+  return std::shared_ptr<const Encoder>(std::move(encoder));
+}
+
+int Encoder::dim() const {
+  return static_cast<int>(model_->config().dim());
+}
+int Encoder::image_size() const {
+  return static_cast<int>(model_->config().vision.image_size);
+}
+int Encoder::max_text_tokens() const {
+  return static_cast<int>(model_->config().max_text_tokens());
+}
+int Encoder::max_text_tokens_with_image() const {
+  return static_cast<int>(model_->config().max_text_tokens_with_image());
+}
+const ModelConfig& Encoder::config() const {
+  return model_->config();
+}
+
+Result<EncodeOutput> Encoder::encode(const EncodeInput& input) const {
+  VISTA_ASSIGN_OR_RETURN(auto outputs, encode(std::vector<EncodeInput>{input}));
+  return std::move(outputs.front());
+}
+
+Result<std::vector<EncodeOutput>> Encoder::encode(const std::vector<EncodeInput>& batch) const {
+  std::vector<size_t> texts, with_images;
+  const int size = image_size();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& input = batch[i];
+    if (!input.text && !input.image) return input_error(i, "has neither text nor image");
+    if (input.image) {
+      const auto& image = *input.image;
+      if (image.width != size || image.height != size ||
+          image.pixels.size() != static_cast<size_t>(size) * size * 3) {
+        return input_error(i, "image must be a " + std::to_string(size) + "x" +
+                                  std::to_string(size) + " RGB crop, got " +
+                                  std::to_string(image.width) + "x" + std::to_string(image.height) +
+                                  " with " + std::to_string(image.pixels.size()) + " bytes");
+      }
+      with_images.push_back(i);
+    } else {
+      texts.push_back(i);
+    }
+  }
+  std::vector<EncodeOutput> out(batch.size());
+  try {
+    c10::InferenceMode inference;
+    VISTA_RETURN_IF_ERROR(encode_texts(batch, std::move(texts), &out));
+    VISTA_RETURN_IF_ERROR(encode_with_images(batch, std::move(with_images), &out));
+  } catch (const c10::Error& e) {
+    return Status::internal(std::string("encoder forward pass failed: ") +
+                            e.what_without_backtrace());
+  }
+  return out;
+}
+
+Status Encoder::encode_texts(const std::vector<EncodeInput>& batch, std::vector<size_t> indices,
+                             std::vector<EncodeOutput>* out) const {
+  if (indices.empty()) return Status::ok();
+  std::vector<TokenizedText> tokens(batch.size());
+  for (size_t i : indices) {
+    auto encoded = tokenizer_->encode(*batch[i].text, static_cast<size_t>(max_text_tokens()));
+    if (!encoded.is_ok()) return input_error(i, encoded.status().message());
+    tokens[i] = std::move(encoded).value();
+    (*out)[i].truncated = tokens[i].truncated;
+  }
+  // Similar lengths share a batch, so little is spent on padding.
+  std::stable_sort(indices.begin(), indices.end(),
+                   [&](size_t a, size_t b) { return tokens[a].ids.size() < tokens[b].ids.size(); });
+  for (size_t begin = 0; begin < indices.size(); begin += options_.max_batch) {
+    std::vector<size_t> chunk(
+        indices.begin() + begin,
+        indices.begin() + std::min(indices.size(), begin + options_.max_batch));
+    std::vector<const TokenizedText*> rows;
+    for (size_t i : chunk) rows.push_back(&tokens[i]);
+    auto [ids, mask] = pad_ids(rows, tokenizer_->pad_id());
+    store_vectors(model_->encode_text(ids, mask), chunk, out);
+  }
+  return Status::ok();
+}
+
+Status Encoder::encode_with_images(const std::vector<EncodeInput>& batch,
+                                   std::vector<size_t> indices,
+                                   std::vector<EncodeOutput>* out) const {
+  if (indices.empty()) return Status::ok();
+  std::vector<TokenizedText> tokens(batch.size());
+  for (size_t i : indices) {
+    // An image alone is the reference's empty prompt, [CLS][SEP].
+    auto encoded = tokenizer_->encode(batch[i].text ? *batch[i].text : std::string(),
+                                      static_cast<size_t>(max_text_tokens_with_image()));
+    if (!encoded.is_ok()) return input_error(i, encoded.status().message());
+    tokens[i] = std::move(encoded).value();
+    (*out)[i].truncated = tokens[i].truncated;
+  }
+  std::stable_sort(indices.begin(), indices.end(),
+                   [&](size_t a, size_t b) { return tokens[a].ids.size() < tokens[b].ids.size(); });
+  const int64_t size = image_size();
+  for (size_t begin = 0; begin < indices.size(); begin += options_.max_batch) {
+    std::vector<size_t> chunk(
+        indices.begin() + begin,
+        indices.begin() + std::min(indices.size(), begin + options_.max_batch));
+    std::vector<const TokenizedText*> rows;
+    auto pixels =
+        torch::empty({static_cast<int64_t>(chunk.size()), 3, size, size}, torch::kFloat32);
+    float* dst = pixels.data_ptr<float>();
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      rows.push_back(&tokens[chunk[k]]);
+      normalize_to_chw(*batch[chunk[k]].image, dst + k * 3 * size * size);
+    }
+    auto [ids, mask] = pad_ids(rows, tokenizer_->pad_id());
+    store_vectors(model_->encode_mm(pixels, ids, mask), chunk, out);
+  }
+  return Status::ok();
+}
+
+}  // namespace vista::encoder

@@ -1,0 +1,97 @@
+// The leaves of the network: parameter holders named as in the checkpoint (Linear, LayerNorm,
+// embedding tables) and the compute kernels they run. How a matrix product is computed (plain
+// libtorch, oneDNN fp32, bf16) is chosen once, after the weights are loaded, by prepare(); the
+// registered parameters and their names never change with it.
+//
+// Thread-safety: after prepare(), every forward function only reads module state, so one module
+// tree may serve any number of threads at once. Loading and prepare() must not overlap a forward.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "encoder/model/compute_mode.h"
+
+namespace vista::encoder {
+
+// A module that only groups children under a name (e.g. `attention`, `self`), so that the
+// module tree mirrors the checkpoint's key names.
+class ModuleNode : public torch::nn::Module {};
+
+// y = x W^T + b with W and b laid out for one ComputeMode. Built by prepare() from the
+// registered parameters; copies of the weights are made only where the mode needs another
+// layout or dtype. Input and output are fp32 in every mode.
+class DenseOp {
+ public:
+  DenseOp() = default;
+  // `bias` may be undefined (no bias).
+  DenseOp(const torch::Tensor& weight, const torch::Tensor& bias, ComputeMode mode);
+
+  bool defined() const { return weight_.defined(); }
+  int64_t out_features() const { return weight_.size(0); }
+  torch::Tensor operator()(const torch::Tensor& x) const;
+
+ private:
+  ComputeMode mode_ = ComputeMode::kEager;
+  torch::Tensor weight_;
+  torch::Tensor bias_;
+};
+
+// Parameters `weight` [out, in] and, optionally, `bias` [out], as in torch.nn.Linear. Tensors
+// are allocated uninitialised: they are always overwritten by a checkpoint (or by a benchmark's
+// random fill) before use.
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features, bool with_bias);
+
+  void prepare(ComputeMode mode);
+  // Before prepare(): torch::linear on the registered tensors.
+  torch::Tensor forward(const torch::Tensor& x) const;
+
+  torch::Tensor weight;
+  torch::Tensor bias;  // undefined when the layer has none
+
+ private:
+  DenseOp op_;
+};
+TORCH_MODULE(Linear);
+
+// Parameters `weight` and `bias` [dim], as in torch.nn.LayerNorm.
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  LayerNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x) const;
+
+  torch::Tensor weight;
+  torch::Tensor bias;
+
+ private:
+  int64_t dim_;
+  double eps_;
+};
+TORCH_MODULE(LayerNorm);
+
+// Parameter `weight` [rows, dim], as in torch.nn.Embedding.
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t rows, int64_t dim);
+  // ids: any integer tensor; returns [..., dim].
+  torch::Tensor forward(const torch::Tensor& ids) const;
+
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+// An uninitialised fp32 parameter tensor (no gradient). Network constructors use this so that
+// declaring the 200 M-parameter base model costs no time: the pages are never touched until
+// weights are loaded into them.
+torch::Tensor uninitialised(torch::IntArrayRef shape);
+
+// softmax(q k^T * scale + mask) v for q [B, H, Nq, d], k and v [B, H, Nk, d]; `additive_mask`
+// is undefined or broadcastable to [B, H, Nq, Nk]. Returns [B, H, Nq, d].
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& additive_mask, double scale, ComputeMode mode);
+
+}  // namespace vista::encoder
