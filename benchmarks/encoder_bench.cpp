@@ -10,6 +10,8 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -140,6 +142,49 @@ void BM_ShortText(benchmark::State& state) {
   maybe_profile(state, "short_text", [&] { model->encode_text(ids, mask); });
   report(state, bert_flops(base_model()->config(), kShortText), batch);
 }
+
+// Not a timing: the worst cosine between bf16 and fp32 vectors of the base-size network over
+// random images, images with text and short texts, plus what preparing each mode and hashing the
+// weights (Encoder::model_id) cost at load.
+void BM_Bf16Accuracy(benchmark::State& state) {
+  use_mode(ComputeMode::kFp32);
+  auto& model = base_model();
+  c10::InferenceMode guard;
+  torch::manual_seed(4);
+  constexpr int64_t kItems = 4;
+  auto pixels = torch::randn({kItems, 3, 224, 224});
+  auto prompt = torch::randint(1000, 30000, {kItems, kPromptText}, torch::kLong);
+  auto empty = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({kItems, 1});
+  auto texts = torch::randint(1000, 30000, {2 * kItems, kShortText}, torch::kLong);
+  auto run = [&] {
+    return std::vector<torch::Tensor>{model->encode_mm(pixels, empty, torch::ones_like(empty)),
+                                      model->encode_mm(pixels, prompt, torch::ones_like(prompt)),
+                                      model->encode_text(texts, torch::ones_like(texts))};
+  };
+  double prepare_fp32 = 0, prepare_bf16 = 0, fingerprint = 0, worst = 1.0;
+  for (auto _ : state) {
+    auto seconds = [](auto&& f) {
+      auto start = std::chrono::steady_clock::now();
+      f();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    prepare_fp32 = seconds([&] { model->prepare(ComputeMode::kFp32); });
+    auto reference = run();
+    prepare_bf16 = seconds([&] { model->prepare(ComputeMode::kBf16); });
+    auto fast = run();
+    for (size_t i = 0; i < reference.size(); ++i) {
+      auto cos =
+          (reference[i] * fast[i]).sum(-1) / (reference[i].norm(2, -1) * fast[i].norm(2, -1));
+      worst = std::min(worst, cos.min().item<double>());
+    }
+    fingerprint = seconds([&] { vista::encoder::tensors_fingerprint(model->declared_tensors()); });
+  }
+  state.counters["worst_cos_bf16_vs_fp32"] = worst;
+  state.counters["prepare_fp32_s"] = prepare_fp32;
+  state.counters["prepare_bf16_s"] = prepare_bf16;
+  state.counters["fingerprint_s"] = fingerprint;
+}
+BENCHMARK(BM_Bf16Accuracy)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void modes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"mode", "batch"});

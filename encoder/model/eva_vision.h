@@ -34,8 +34,8 @@ class EvaAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) const;
 
  private:
-  // Eager: t [B, H, 1 + patches, d], the reference's rotate_half. Prepared: t [B, 1 + patches,
-  // H, d] (a view of the QKV output), returned contiguous in that layout.
+  // Without rotation_ (eager): t [B, H, 1 + patches, d], the reference's rotate_half. With it:
+  // t [B, 1 + patches, H, d] (a view of the QKV output), returned contiguous in that layout.
   torch::Tensor apply_rope(const torch::Tensor& t) const;
 
   int64_t heads_;
@@ -45,11 +45,11 @@ class EvaAttentionImpl : public torch::nn::Module {
   Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, proj_{nullptr};
   LayerNorm inner_attn_ln_{nullptr};
   RotaryTables rope_{nullptr};
-  // Prepared: q, k and v in one product (bias [q_bias, 0, v_bias]), and the RoPE tables shaped
-  // [1, patches, 1, head_width] in the form t * cos + swap_pairs(t) * signed_sin, which equals
-  // t * cos + rotate_half(t) * sin.
+  // Prepared: q, k and v in one product (bias [q_bias, 0, v_bias]), and the RoPE tables as one
+  // complex factor per pair, [1, patches, 1, head_width / 2]: EVA's rotation of the interleaved
+  // pair (x0, x1) by the pair's angle is the complex product (x0 + i x1) (cos + i sin).
   DenseOp qkv_;
-  torch::Tensor cos_, signed_sin_;
+  torch::Tensor rotation_;
 };
 TORCH_MODULE(EvaAttention);
 
@@ -61,9 +61,9 @@ class SwiGluImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) const;
 
  private:
+  ComputeMode mode_ = ComputeMode::kEager;
   Linear w1_{nullptr}, w2_{nullptr}, w3_{nullptr};
   LayerNorm ffn_ln_{nullptr};
-  DenseOp w12_;  // prepared: w1 and w2 in one product
 };
 TORCH_MODULE(SwiGlu);
 

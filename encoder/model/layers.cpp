@@ -34,13 +34,15 @@ DenseOp::DenseOp(const torch::Tensor& weight, const torch::Tensor& bias, Compute
 }
 
 torch::Tensor DenseOp::operator()(const torch::Tensor& x, Epilogue epilogue,
-                                  const torch::Tensor& residual) const {
-  if (packed_) return packed_->forward(x, epilogue, residual);
+                                  const torch::Tensor& operand) const {
+  if (packed_) return packed_->forward(x, epilogue, operand);
   auto y = torch::linear(x, weight_, bias_);
   switch (epilogue) {
     case Epilogue::kNone: return y;
     case Epilogue::kGelu: return torch::gelu(y);
-    case Epilogue::kAddResidual: return y + residual;
+    case Epilogue::kSilu: return torch::silu(y);
+    case Epilogue::kAddResidual: return y + operand;
+    case Epilogue::kMultiply: return y * operand;
   }
   return y;
 }
@@ -55,9 +57,9 @@ void LinearImpl::prepare(ComputeMode mode) {
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x, Epilogue epilogue,
-                                  const torch::Tensor& residual) const {
-  if (op_.defined()) return op_(x, epilogue, residual);
-  return DenseOp(weight, bias, ComputeMode::kEager)(x, epilogue, residual);
+                                  const torch::Tensor& operand) const {
+  if (op_.defined()) return op_(x, epilogue, operand);
+  return DenseOp(weight, bias, ComputeMode::kEager)(x, epilogue, operand);
 }
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) {

@@ -34,7 +34,7 @@ class DenseOp {
 
   bool defined() const { return weight_.defined() || packed_ != nullptr; }
   torch::Tensor operator()(const torch::Tensor& x, Epilogue epilogue = Epilogue::kNone,
-                           const torch::Tensor& residual = torch::Tensor()) const;
+                           const torch::Tensor& operand = torch::Tensor()) const;
 
  private:
   torch::Tensor weight_;
@@ -52,7 +52,7 @@ class LinearImpl : public torch::nn::Module {
   void prepare(ComputeMode mode);
   // Before prepare(): torch::linear on the registered tensors.
   torch::Tensor forward(const torch::Tensor& x, Epilogue epilogue = Epilogue::kNone,
-                        const torch::Tensor& residual = torch::Tensor()) const;
+                        const torch::Tensor& operand = torch::Tensor()) const;
 
   torch::Tensor weight;
   torch::Tensor bias;  // undefined when the layer has none

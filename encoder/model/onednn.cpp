@@ -62,8 +62,8 @@ void append_desc(std::ostringstream& key, const memory::desc& md) {
 }
 
 struct Prepared {
-  std::shared_ptr<dnnl::matmul::primitive_desc> pd;
-  dnnl::matmul primitive;
+  std::shared_ptr<dnnl::primitive_desc_base> pd;
+  dnnl::primitive primitive;
 };
 
 // Built primitives, shared by every layer of the same shape and by all threads (a primitive with
@@ -71,31 +71,35 @@ struct Prepared {
 // is bounded so that odd batch shapes cannot grow it without limit.
 class PrimitiveCache {
  public:
-  Prepared get(const std::string& key, const std::function<dnnl::matmul::primitive_desc()>& build) {
+  template <typename Pd, typename Primitive>
+  Prepared get(const std::string& key, const std::function<Pd()>& build) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = map_.find(key);
       if (it != map_.end()) return it->second;
     }
-    Prepared p;
-    p.pd = std::make_shared<dnnl::matmul::primitive_desc>(build());
-    p.primitive = dnnl::matmul(*p.pd);
-    spdlog::debug("oneDNN matmul {} -> {}", key, p.pd->impl_info_str());
+    auto pd = std::make_shared<Pd>(build());
+    Prepared p{pd, Primitive(*pd)};
+    spdlog::debug("oneDNN {} -> {}", key, pd->impl_info_str());
     std::lock_guard<std::mutex> lock(mutex_);
     if (map_.size() >= kCapacity) map_.clear();
     return map_.emplace(key, p).first->second;
   }
 
  private:
-  static constexpr size_t kCapacity = 1024;
+  static constexpr size_t kCapacity = 2048;
   std::mutex mutex_;
   std::unordered_map<std::string, Prepared> map_;
 };
 
-Prepared prepared(const std::string& key,
-                  const std::function<dnnl::matmul::primitive_desc()>& build) {
+PrimitiveCache& primitive_cache() {
   static PrimitiveCache cache;
-  return cache.get(key, build);
+  return cache;
+}
+
+Prepared prepared_matmul(const std::string& key,
+                         const std::function<dnnl::matmul::primitive_desc()>& build) {
+  return primitive_cache().get<dnnl::matmul::primitive_desc, dnnl::matmul>("matmul|" + key, build);
 }
 
 void execute(const Prepared& p, std::unordered_map<int, memory>& args) {
@@ -111,6 +115,53 @@ dnnl::primitive_attr base_attr() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
+}
+
+// Copies `x` (fp32, any strides) into a new contiguous bf16 tensor with oneDNN's vectorised
+// reorder (libtorch 1.13 converts to bf16 one element at a time).
+torch::Tensor reorder_to_bf16(const torch::Tensor& x) {
+  auto out = torch::empty(x.sizes(), torch::kBFloat16);
+  const auto src_md = strided_desc(x);
+  const auto dst_md = strided_desc(out);
+  std::ostringstream key;
+  key << "reorder|";
+  append_desc(key, src_md);
+  append_desc(key, dst_md);
+  auto p = primitive_cache().get<dnnl::reorder::primitive_desc, dnnl::reorder>(key.str(), [&] {
+    return dnnl::reorder::primitive_desc(cpu_engine(), src_md, cpu_engine(), dst_md, base_attr());
+  });
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_FROM, memory(src_md, cpu_engine(), x.data_ptr())},
+      {DNNL_ARG_TO, memory(dst_md, cpu_engine(), out.data_ptr())},
+  };
+  execute(p, args);
+  return out;
+}
+
+// Softmax over the last axis of `scores` (fp32, contiguous) into `out` (fp32 or bf16, same shape;
+// may be `scores` itself).
+void softmax_last_axis(const torch::Tensor& scores, const torch::Tensor& out) {
+  const auto src_md = strided_desc(scores);
+  const auto dst_md = strided_desc(out);
+  const int axis = static_cast<int>(scores.dim()) - 1;
+  std::ostringstream key;
+  key << "softmax|";
+  append_desc(key, src_md);
+  append_desc(key, dst_md);
+  auto p =
+      primitive_cache().get<dnnl::softmax_v2_forward::primitive_desc, dnnl::softmax_v2_forward>(
+          key.str(), [&] {
+            return dnnl::softmax_v2_forward::primitive_desc(
+                dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
+                                               dnnl::algorithm::softmax_accurate, src_md, dst_md,
+                                               axis),
+                base_attr(), cpu_engine());
+          });
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(src_md, cpu_engine(), scores.data_ptr())},
+      {DNNL_ARG_DST, memory(dst_md, cpu_engine(), out.data_ptr())},
+  };
+  execute(p, args);
 }
 
 }  // namespace
@@ -178,21 +229,21 @@ PackedLinear::PackedLinear(const torch::Tensor& weight, const torch::Tensor& bia
 PackedLinear::~PackedLinear() = default;
 
 torch::Tensor PackedLinear::forward(const torch::Tensor& x, Epilogue epilogue,
-                                    const torch::Tensor& residual) const {
+                                    const torch::Tensor& operand) const {
   TORCH_CHECK(x.size(-1) == in_, "PackedLinear: input has ", x.size(-1), " features, expected ",
               in_);
   auto out_sizes = x.sizes().vec();
   out_sizes.back() = out_;
   auto x2 = x.reshape({-1, in_});
-  if (impl_->bf16) {
-    x2 = x2.to(torch::kBFloat16);
-  }
-  x2 = x2.contiguous();
+  x2 = impl_->bf16 ? reorder_to_bf16(x2) : x2.contiguous();
   const int64_t rows = x2.size(0);
   auto y = torch::empty({rows, out_}, torch::kFloat32);
-  torch::Tensor r2;
-  if (epilogue == Epilogue::kAddResidual) {
-    r2 = residual.reshape({rows, out_}).to(torch::kFloat32).contiguous();
+  torch::Tensor other;
+  const bool binary = epilogue == Epilogue::kAddResidual || epilogue == Epilogue::kMultiply;
+  if (binary) {
+    TORCH_CHECK(operand.defined() && operand.numel() == rows * out_,
+                "PackedLinear: the epilogue operand must have the output's shape");
+    other = operand.reshape({rows, out_}).to(torch::kFloat32).contiguous();
   }
 
   const std::string key =
@@ -202,13 +253,19 @@ torch::Tensor PackedLinear::forward(const torch::Tensor& x, Epilogue epilogue,
   memory::desc dst_md({rows, out_}, dt::f32, memory::format_tag::ab);
   memory::desc bias_md =
       impl_->has_bias ? memory::desc({1, out_}, dt::f32, memory::format_tag::ab) : memory::desc();
-  auto p = prepared(key, [&] {
+  auto p = prepared_matmul(key, [&] {
     auto attr = base_attr();
     dnnl::post_ops ops;
-    if (epilogue == Epilogue::kGelu) {
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-    } else if (epilogue == Epilogue::kAddResidual) {
-      ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+    switch (epilogue) {
+      case Epilogue::kNone: break;
+      case Epilogue::kGelu:
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+        break;
+      case Epilogue::kSilu:
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+        break;
+      case Epilogue::kAddResidual: ops.append_binary(dnnl::algorithm::binary_add, dst_md); break;
+      case Epilogue::kMultiply: ops.append_binary(dnnl::algorithm::binary_mul, dst_md); break;
     }
     attr.set_post_ops(ops);
     return dnnl::matmul::primitive_desc(
@@ -222,9 +279,9 @@ torch::Tensor PackedLinear::forward(const torch::Tensor& x, Epilogue epilogue,
   if (impl_->has_bias) {
     args.emplace(DNNL_ARG_BIAS, memory(bias_md, cpu_engine(), impl_->bias.data_ptr()));
   }
-  if (epilogue == Epilogue::kAddResidual) {
+  if (binary) {
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                 memory(dst_md, cpu_engine(), r2.data_ptr()));
+                 memory(dst_md, cpu_engine(), other.data_ptr()));
   }
   execute(p, args);
   return y.view(out_sizes);
@@ -233,9 +290,9 @@ torch::Tensor PackedLinear::forward(const torch::Tensor& x, Epilogue epilogue,
 torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
                         const torch::Tensor& v_in, const torch::Tensor& additive_mask, double scale,
                         bool bf16) {
-  auto q = bf16 ? q_in.to(torch::kBFloat16) : q_in;
-  auto k = bf16 ? k_in.to(torch::kBFloat16) : k_in;
-  auto v = bf16 ? v_in.to(torch::kBFloat16) : v_in;
+  auto q = bf16 ? reorder_to_bf16(q_in) : q_in;
+  auto k = bf16 ? reorder_to_bf16(k_in) : k_in;
+  auto v = bf16 ? reorder_to_bf16(v_in) : v_in;
   const int64_t batch = q.size(0), heads = q.size(1), nq = q.size(2), dim = q.size(3);
   const int64_t nk = k.size(2);
 
@@ -257,7 +314,7 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
   append_desc(key1, q_md);
   append_desc(key1, kt_md);
   append_desc(key1, s_md);
-  auto p1 = prepared(key1.str(), [&] {
+  auto p1 = prepared_matmul(key1.str(), [&] {
     auto attr = base_attr();
     dnnl::post_ops ops;
     ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, static_cast<float>(scale), 0.0f);
@@ -278,8 +335,8 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
     execute(p1, args);
   }
 
-  auto probs = torch::softmax(scores, -1);
-  if (bf16) probs = probs.to(torch::kBFloat16);
+  auto probs = bf16 ? torch::empty(scores.sizes(), torch::kBFloat16) : scores;
+  softmax_last_axis(scores, probs);
 
   // context = probs v, written straight into the [B, Nq, H, d] layout the projection reads.
   auto context = torch::empty({batch, nq, heads, dim}, torch::kFloat32);
@@ -292,7 +349,7 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
   append_desc(key2, p_md);
   append_desc(key2, v_md);
   append_desc(key2, c_md);
-  auto p2 = prepared(key2.str(), [&] {
+  auto p2 = prepared_matmul(key2.str(), [&] {
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, c_md), base_attr(),
                                         cpu_engine());
   });

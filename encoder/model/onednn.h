@@ -23,7 +23,9 @@ bool bf16_supported();
 enum class Epilogue {
   kNone,
   kGelu,         // erf GELU (BERT's intermediate layer)
-  kAddResidual,  // + a tensor of the output's shape (the transformer's skip connection)
+  kSilu,         // x * sigmoid(x) (the gate of EVA's SwiGLU)
+  kAddResidual,  // + operand, a tensor of the output's shape (a skip connection)
+  kMultiply,     // * operand (SwiGLU's product of its two branches)
 };
 
 // y = x W^T + b with W [out, in] packed once. Products are fp32, or bf16 inputs with fp32
@@ -38,10 +40,10 @@ class PackedLinear {
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
 
-  // x [..., in] (fp32, any leading shape) -> [..., out] fp32. `residual` must have the output's
-  // shape when epilogue is kAddResidual.
+  // x [..., in] (fp32, any leading shape) -> [..., out] fp32. `operand` must have the output's
+  // shape (fp32) for kAddResidual and kMultiply.
   torch::Tensor forward(const torch::Tensor& x, Epilogue epilogue = Epilogue::kNone,
-                        const torch::Tensor& residual = torch::Tensor()) const;
+                        const torch::Tensor& operand = torch::Tensor()) const;
 
  private:
   struct Impl;
