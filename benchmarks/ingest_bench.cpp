@@ -19,8 +19,10 @@
 //   VISTA_BENCH_DTYPE=fp32|bf16 (default fp32); VISTA_BENCH_THREADS=N encoder threads (default:
 //   all hardware threads)
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -71,9 +73,12 @@ struct Scratch {
   }
 };
 
+// Made on first use, destroyed by main() before static destruction (RocksDB's own statics must
+// still be alive when the collections close).
+std::unique_ptr<Scratch> g_scratch;
 Scratch& scratch() {
-  static Scratch s;
-  return s;
+  if (!g_scratch) g_scratch = std::make_unique<Scratch>();
+  return *g_scratch;
 }
 
 const char* safetensors_dtype(torch::ScalarType t) {
@@ -158,9 +163,13 @@ struct Setup {
   std::unique_ptr<vista::engine::Engine> engine;
 };
 
+std::unique_ptr<Setup> g_setup;
+
 Setup& setup() {
-  static Setup s = [] {
-    Setup s;
+  if (g_setup) return *g_setup;
+  g_setup = std::make_unique<Setup>();
+  {
+    Setup& s = *g_setup;
     s.batch = std::max(1, env_int("VISTA_BENCH_BATCH", 16));
     s.model_dir = random_base_model_dir();
     fs::path source = env_str("VISTA_BENCH_IMAGES", (golden_dir() / "images").string());
@@ -187,9 +196,8 @@ Setup& setup() {
     auto engine = vista::engine::Engine::open(options);
     if (!engine.is_ok()) throw std::runtime_error(engine.status().to_string());
     s.engine = std::move(engine).value();
-    return s;
-  }();
-  return s;
+  }
+  return *g_setup;
 }
 
 std::vector<vista::engine::EncodeItem> decode(const std::vector<fs::path>& files, size_t begin,
@@ -203,16 +211,26 @@ std::vector<vista::engine::EncodeItem> decode(const std::vector<fs::path>& files
   return items;
 }
 
-void finish(benchmark::State& state, size_t images) {
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * images));
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * images),
-                                                  benchmark::Counter::kIsRate);
+// CPU seconds of the whole process (every thread), for the cost per image on a shared machine.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+void finish(benchmark::State& state, size_t images, double cpu_start) {
+  const double n = static_cast<double>(state.iterations() * images);
+  state.SetItemsProcessed(static_cast<int64_t>(n));
+  state.counters["images/s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
+  state.counters["cpu_s/image"] = (process_cpu_seconds() - cpu_start) / n;
 }
 
 void BM_EncoderOnly(benchmark::State& state) {
   auto& s = setup();
   const Encoder& enc = *s.engine->encoder();
   auto items = decode(s.files, 0, s.files.size(), enc.image_size());
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     for (size_t off = 0; off < items.size(); off += s.batch) {
       std::vector<vista::engine::EncodeItem> batch(
@@ -221,12 +239,13 @@ void BM_EncoderOnly(benchmark::State& state) {
       if (!out.is_ok()) state.SkipWithError(out.status().to_string().c_str());
     }
   }
-  finish(state, items.size());
+  finish(state, items.size(), cpu_start);
 }
 
 void BM_DecodeThenEncode(benchmark::State& state) {
   auto& s = setup();
   const Encoder& enc = *s.engine->encoder();
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     for (size_t off = 0; off < s.files.size(); off += s.batch) {
       auto batch = decode(s.files, off, std::min(s.files.size(), off + s.batch), enc.image_size());
@@ -234,12 +253,13 @@ void BM_DecodeThenEncode(benchmark::State& state) {
       if (!out.is_ok()) state.SkipWithError(out.status().to_string().c_str());
     }
   }
-  finish(state, s.files.size());
+  finish(state, s.files.size(), cpu_start);
 }
 
 void BM_Ingest(benchmark::State& state) {
   auto& s = setup();
   int round = 0;
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     // A fresh collection each iteration (in the engine's data directory), so every image is new.
     ++round;
@@ -256,7 +276,7 @@ void BM_Ingest(benchmark::State& state) {
     if (summary->inserted != static_cast<int64_t>(s.files.size()))
       state.SkipWithError("not every image was ingested");
   }
-  finish(state, s.files.size());
+  finish(state, s.files.size(), cpu_start);
 }
 
 BENCHMARK(BM_EncoderOnly)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
@@ -265,4 +285,16 @@ BENCHMARK(BM_Ingest)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (g_setup && g_setup->engine) {
+    vista::Status closed = g_setup->engine->close();
+    if (!closed.is_ok()) std::fprintf(stderr, "close: %s\n", closed.to_string().c_str());
+  }
+  g_setup.reset();
+  g_scratch.reset();
+  return 0;
+}

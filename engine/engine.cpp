@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -188,7 +189,7 @@ Result<SearchResponse> Engine::search(const std::string& collection, const Query
                                  collection + "'");
       vector = std::move(docs[0]->vector);
       // The document itself would be the best hit; ask for one more and leave it out.
-      opts.k = options.k + 1;
+      opts.k = std::min<int64_t>(options.k + 1, 10000);
     } else {
       vector = *query.vector;
       if (static_cast<int>(vector.size()) != info.dimension)

@@ -18,8 +18,9 @@
 // weights. When max_queued inputs are already waiting, new calls fail at once with
 // ResourceExhausted (the API maps that to 503) instead of queueing without bound.
 //
-// Documents added through add_documents() are encoded directly as one batch per call (they are
-// a batch already). Bulk ingestion of folders and manifests is engine/ingestor.h, which drives
+// Documents added through add_documents() go through the same queue, in chunks of max_batch
+// (they are a batch already), so adds and queries never run the network at the same time and
+// compete for cores. Bulk ingestion of folders and manifests is engine/ingestor.h, which drives
 // the encoder through its own bounded pipeline and uses the same content-hash rules.
 //
 // Change detection. Each stored document carries content_hash = document_content_hash(model,

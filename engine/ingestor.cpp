@@ -270,7 +270,12 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
       auto batch = writes.pop_batch(write_batch, std::chrono::milliseconds(200));
       if (batch.empty()) break;
       if (stop.load()) {
-        for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, fatal);
+        Status why;
+        {
+          std::lock_guard<std::mutex> lock(fatal_mutex);
+          why = fatal;
+        }
+        for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, why);
         continue;
       }
       std::vector<Document> docs;
