@@ -63,6 +63,9 @@ ApiServer::~ApiServer() {
 
 Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& settings) {
   VISTA_RETURN_IF_ERROR(validate_settings(settings));
+  // A client that goes away mid-response must not kill the process: writes to its socket fail
+  // with EPIPE instead.
+  signal(SIGPIPE, SIG_IGN);
   VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
 
   engine::EngineOptions options;
@@ -150,8 +153,6 @@ Status run_until_signalled(const ServerSettings& settings) {
   // Every thread started from here on (encoder, HTTP workers) inherits the mask, so the signals
   // are only ever taken by the watcher below.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A client that goes away mid-response must not kill the process.
-  signal(SIGPIPE, SIG_IGN);
 
   VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ApiServer> server, ApiServer::create(settings));
   VISTA_RETURN_IF_ERROR(server->bind().status());

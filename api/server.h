@@ -38,8 +38,9 @@ class Service;
 class ApiServer {
  public:
   // Validates the settings, opens the engine (and the model when settings.model_dir is set),
-  // the image store and the path guard. Errors: InvalidArgument for bad settings, the engine's
-  // Status for the data directory or the model.
+  // the image store and the path guard. Sets SIGPIPE to be ignored, process-wide (a client
+  // closing its connection early must not end the process). Errors: InvalidArgument for bad
+  // settings, the engine's Status for the data directory or the model.
   static Result<std::unique_ptr<ApiServer>> create(const ServerSettings& settings);
   ~ApiServer();  // stop(), close()
 

@@ -21,6 +21,8 @@ struct RequestState {
   const Route* route = nullptr;
   std::vector<std::string> params;
   std::string label = "unmatched";
+  std::string allowed;            // methods of the path, for 405
+  std::optional<ApiError> early;  // the answer, when the handler must not run
 };
 thread_local RequestState tl_request;
 
@@ -81,20 +83,6 @@ std::string method_label(const std::string& method) {
   return "OTHER";
 }
 
-bool has_body(const httplib::Request& req) {
-  const std::string length = req.get_header_value("Content-Length");
-  return (!length.empty() && length != "0") || req.has_header("Transfer-Encoding");
-}
-
-// An answer given before the body was read: the connection must not be reused, since the
-// unread body would be taken for the next request.
-httplib::Server::HandlerResponse answer_early(const httplib::Request& req, httplib::Response& res,
-                                              const ApiError& error) {
-  write_error(res, error);
-  if (has_body(req)) res.set_header("Connection", "close");
-  return httplib::Server::HandlerResponse::Handled;
-}
-
 }  // namespace
 
 Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
@@ -136,26 +124,26 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
 }
 
 httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
-                                                    httplib::Response& res) {
+                                                    httplib::Response&) {
   RequestState& st = tl_request;
   st = RequestState{};
   st.active = true;
   st.start = Clock::now();
-
+  // Decisions only: every answer is written by dispatch(), after httplib has read the body. A
+  // connection closed with unread input is reset by the kernel, and the reset can destroy the
+  // answer before the client reads it.
   if (BoundedTaskQueue::is_shedding()) {
     st.label = "shed";
-    auto error = ApiError::overloaded("too many connections are waiting; retry later",
-                                      settings_.retry_after_s);
-    write_error(res, error);
-    res.set_header("Connection", "close");
-    return httplib::Server::HandlerResponse::Handled;
+    st.early = ApiError::overloaded("too many connections are waiting; retry later",
+                                    settings_.retry_after_s);
+    return httplib::Server::HandlerResponse::Unhandled;
   }
-
   std::vector<std::string> segments;
-  if (!split_target(req.target, &segments))
-    return answer_early(req, res, ApiError::malformed("the request path is not valid"));
+  if (!split_target(req.target, &segments)) {
+    st.early = ApiError::malformed("the request path is not valid");
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
   const std::string method = req.method == "HEAD" ? "GET" : req.method;
-  std::string allowed;
   std::vector<std::string> params;
   for (const auto& route : routes_) {
     if (!match(route, segments, &params)) continue;
@@ -165,44 +153,48 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
       st.label = route.label;
       break;
     }
-    if (!allowed.empty()) allowed += ", ";
-    allowed += route.method;
+    if (!st.allowed.empty()) st.allowed += ", ";
+    st.allowed += route.method;
     st.label = route.label;
   }
   if (!st.route) {
-    if (allowed.empty())
-      return answer_early(req, res, ApiError::not_found("no route " + req.method + " " + req.path));
-    res.set_header("Allow", allowed);
-    return answer_early(req, res,
-                        ApiError{405,
-                                 "method_not_allowed",
-                                 req.method + " is not allowed here; allowed: " + allowed,
-                                 {}});
+    if (st.allowed.empty()) {
+      st.early = ApiError::not_found("no route " + req.method + " " + req.path);
+    } else {
+      st.early = ApiError{405,
+                          "method_not_allowed",
+                          req.method + " is not allowed here; allowed: " + st.allowed,
+                          {}};
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   }
-
   const std::string key =
       presented_key(req.get_header_value("Authorization"), req.get_header_value("X-API-Key"));
   switch (keys_.check(st.route->access, key)) {
     case AuthResult::kAllowed: break;
     case AuthResult::kMissingOrWrongKey:
-      res.set_header("WWW-Authenticate", "Bearer");
-      return answer_early(
-          req, res,
-          ApiError::unauthenticated(key.empty() ? "this server needs an API key: send "
-                                                  "\"Authorization: Bearer <key>\" or \"X-API-Key\""
-                                                : "the API key is not valid"));
+      st.early = ApiError::unauthenticated(
+          key.empty() ? "this server needs an API key: send \"Authorization: Bearer <key>\" or "
+                        "\"X-API-Key\""
+                      : "the API key is not valid");
+      break;
     case AuthResult::kReadOnlyKey:
-      return answer_early(req, res,
-                          ApiError::forbidden("the read-only API key cannot call " +
-                                              st.route->method + " " + st.route->label));
+      st.early = ApiError::forbidden("the read-only API key cannot call " + st.route->method + " " +
+                                     st.route->label);
+      break;
   }
   return httplib::Server::HandlerResponse::Unhandled;
 }
 
 void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
   RequestState& st = tl_request;
-  if (!st.route) {  // pre_route answers every unmatched request; defensive
-    write_error(res, ApiError::not_found("no route " + req.method + " " + req.path));
+  if (st.early || !st.route) {
+    const ApiError error =
+        st.early ? *st.early : ApiError::not_found("no route " + req.method + " " + req.path);
+    write_error(res, error);
+    if (error.http_status == 405) res.set_header("Allow", st.allowed);
+    if (error.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    if (BoundedTaskQueue::is_shedding()) res.set_header("Connection", "close");
     return;
   }
   metrics_.request_started();

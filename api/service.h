@@ -2,11 +2,11 @@
 // face is api/server.h).
 //
 // Request life cycle (httplib calls these in order on one worker thread):
-//   pre_route()  start the clock, match the route (404/405 here), shed load (503), check the API
-//                key (401/403). Early answers do not read the body and close the connection.
-//   dispatch()   httplib has read the body (up to limits.max_body_bytes, else 413); runs the
-//                handler; an ApiError thrown by parsing or by the handler becomes the error
-//                response; any other exception a generic 500.
+//   pre_route()  start the clock, match the route, decide the early answers: 404/405, 503 for
+//                a connection served in shedding mode (api/task_queue.h), 401/403 for the key.
+//   dispatch()   httplib has read the body (up to limits.max_body_bytes, else 413); writes the
+//                early answer, or runs the handler; an ApiError thrown by parsing or by the
+//                handler becomes the error response, any other exception a generic 500.
 //   log()        records the request in Metrics under the route *pattern*.
 //
 // Handlers only parse, validate, call the engine and format; Status -> HTTP happens in

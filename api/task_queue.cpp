@@ -9,7 +9,9 @@ thread_local bool tl_shedding = false;
 BoundedTaskQueue::BoundedTaskQueue(size_t threads, size_t max_pending,
                                    std::function<void()> on_shed)
     : max_pending_(max_pending), on_shed_(std::move(on_shed)) {
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(jobs_, false); });
+  for (size_t i = 0; i < kShedThreads; ++i)
+    threads_.emplace_back([this] { work(shed_jobs_, true); });
 }
 
 BoundedTaskQueue::~BoundedTaskQueue() {
@@ -23,13 +25,19 @@ bool BoundedTaskQueue::is_shedding() {
 void BoundedTaskQueue::enqueue(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (jobs_.size() < max_pending_ && !stopping_) {
+    if (!stopping_ && jobs_.size() < max_pending_) {
       jobs_.push_back(std::move(fn));
-      cond_.notify_one();
+      cond_.notify_all();
+      return;
+    }
+    if (on_shed_) on_shed_();
+    if (!stopping_ && shed_jobs_.size() < max_pending_) {
+      shed_jobs_.push_back(std::move(fn));
+      cond_.notify_all();
       return;
     }
   }
-  if (on_shed_) on_shed_();
+  // Both queues full: the accepting thread answers this one itself, which also slows accepting.
   tl_shedding = true;
   fn();
   tl_shedding = false;
@@ -47,15 +55,16 @@ void BoundedTaskQueue::shutdown() {
   threads_.clear();
 }
 
-void BoundedTaskQueue::work() {
+void BoundedTaskQueue::work(std::deque<std::function<void()>>& jobs, bool shedding) {
+  tl_shedding = shedding;
   for (;;) {
     std::function<void()> fn;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cond_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping, and nothing left to finish
-      fn = std::move(jobs_.front());
-      jobs_.pop_front();
+      cond_.wait(lock, [&] { return stopping_ || !jobs.empty(); });
+      if (jobs.empty()) return;  // stopping, and nothing left to finish
+      fn = std::move(jobs.front());
+      jobs.pop_front();
     }
     fn();
   }

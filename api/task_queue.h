@@ -3,9 +3,11 @@
 // httplib hands every accepted connection to its TaskQueue. Its stock ThreadPool queues them
 // without limit: under overload, connections (and the clients behind them) wait longer and
 // longer and the process holds ever more sockets. This queue keeps at most `max_pending`
-// connections waiting. A connection beyond that is served at once on the accepting thread in
-// "shedding" mode: the server's pre-routing handler sees is_shedding() and answers 503 with
-// Retry-After and "Connection: close" without reading the body, which takes microseconds.
+// connections waiting for the `threads` workers. A connection beyond that is served in
+// "shedding" mode by one of two small shedding threads (their own queue also holds at most
+// `max_pending`; beyond that, by the accepting thread itself): the request is read as usual
+// (so the connection ends cleanly, without a reset that would hide the answer) and answered 503
+// with Retry-After and "Connection: close" by the Service, which checks is_shedding().
 //
 // shutdown() lets the workers finish every connection already taken (httplib stops accepting
 // first), then joins them: in-flight requests complete during a graceful stop.
@@ -38,13 +40,15 @@ class BoundedTaskQueue : public httplib::TaskQueue {
   static bool is_shedding();
 
  private:
-  void work();
+  static constexpr size_t kShedThreads = 2;
+  void work(std::deque<std::function<void()>>& jobs, bool shedding);
 
   const size_t max_pending_;
   std::function<void()> on_shed_;
   std::mutex mutex_;
   std::condition_variable cond_;
   std::deque<std::function<void()>> jobs_;
+  std::deque<std::function<void()>> shed_jobs_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -141,8 +141,11 @@ inline int connect_local(int port) {
   return fd;
 }
 
-// Sends raw bytes and reads until the server closes or `timeout_ms` passes without data.
-inline std::string raw_exchange(int port, const std::string& bytes, int timeout_ms = 5000) {
+// Sends raw bytes and reads one response: until it is complete, the server closes, or
+// `timeout_ms` passes without data.
+// `half_close`: shut the sending side afterwards, so the server sees the end of the input.
+inline std::string raw_exchange(int port, const std::string& bytes, int timeout_ms = 5000,
+                                bool half_close = false) {
   int fd = connect_local(port);
   if (fd < 0) return "";
   size_t sent = 0;
@@ -151,9 +154,18 @@ inline std::string raw_exchange(int port, const std::string& bytes, int timeout_
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
+  if (half_close) ::shutdown(fd, SHUT_WR);
   std::string out;
   char buf[4096];
   for (;;) {
+    // Done once one whole response (head and Content-Length body) is in.
+    const size_t head = out.find("\r\n\r\n");
+    if (head != std::string::npos) {
+      size_t length = 0;
+      const size_t cl = out.find("Content-Length: ");
+      if (cl != std::string::npos && cl < head) length = std::stoul(out.substr(cl + 16));
+      if (out.size() >= head + 4 + length) break;
+    }
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) <= 0) break;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);

@@ -343,7 +343,9 @@ TEST(ApiErrors, StatusMapping) {
     EXPECT_EQ(e.http_status, c.http) << c.status;
     EXPECT_EQ(e.code, c.code) << c.status;
     EXPECT_EQ(e.retry_after_s.has_value(), c.http == 503) << c.status;
-    if (c.http == 503) EXPECT_EQ(*e.retry_after_s, 7);
+    if (c.http == 503) {
+      EXPECT_EQ(*e.retry_after_s, 7);
+    }
     if (c.http == 500) {
       EXPECT_EQ(e.message.find("/data"), std::string::npos) << "internals leaked: " << e.message;
     }
