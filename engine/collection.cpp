@@ -209,9 +209,13 @@ std::string ModelIdentity::to_string() const {
 }
 
 struct Collection::Impl {
+  // What searches need without touching RocksDB: the filter input and the cheap fields.
   struct Entry {
     std::string external_id;
     json metadata;
+    int64_t created_at_ms = 0;
+    int64_t updated_at_ms = 0;
+    bool has_extra = false;  // text, source or content hash stored: join from RocksDB
   };
 
   fs::path dir;
@@ -339,7 +343,9 @@ struct Collection::Impl {
       Status st = decode_document(std::string_view(it->value().data(), it->value().size()), &d);
       if (!st.is_ok())
         return st.with_context("collection '" + name + "', internal id " + std::to_string(id));
-      docs.emplace(static_cast<int64_t>(id), Entry{std::move(d.id), std::move(d.metadata)});
+      const bool extra = d.text || d.source || d.content_hash;
+      docs.emplace(static_cast<int64_t>(id), Entry{std::move(d.id), std::move(d.metadata),
+                                                   d.created_at_ms, d.updated_at_ms, extra});
     }
     return from_rocksdb(it->status(), "reading documents");
   }
@@ -740,7 +746,7 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
   uint64_t next = c.next_id;
   const uint64_t seq = c.sequence + 1;
   rocksdb::WriteBatch batch;
-  std::vector<int64_t> removed, added;
+  std::vector<int64_t> removed, added, created(documents.size());
   std::vector<float> vectors;
   vectors.reserve(documents.size() * c.dimension);
   auto* docs_cf = c.store->handle(Family::kDocuments);
@@ -758,10 +764,9 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
     d.created_at_ms = now;
     d.updated_at_ms = now;
     if (old) {
-      std::string bytes;
-      Status st = c.store->get(Family::kDocuments, id_key(*old), &bytes);
-      Document prev;
-      if (st.is_ok() && decode_document(bytes, &prev).is_ok()) d.created_at_ms = prev.created_at_ms;
+      // `docs` only changes under `writer`, which we hold.
+      auto prev = c.docs.find(*old);
+      if (prev != c.docs.end()) d.created_at_ms = prev->second.created_at_ms;
       batch.Delete(docs_cf, id_key(*old));
       batch.Delete(vec_cf, id_key(*old));
       removed.push_back(*old);
@@ -777,6 +782,7 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
     added.push_back(id);
     vectors.insert(vectors.end(), in.vector.begin(), in.vector.end());
     metadata[i] = std::move(d.metadata);
+    created[i] = d.created_at_ms;
   }
   batch.Put(c.store->handle(Family::kChanges), Store::encode_u64(seq),
             encode_change(removed, added));
@@ -794,7 +800,9 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
       st = c.index->add(static_cast<int64_t>(added.size()), vectors.data(), added.data());
     for (int64_t id : removed) c.docs.erase(id);
     for (size_t i = 0; i < documents.size(); ++i) {
-      c.docs[added[i]] = Impl::Entry{documents[i].id, std::move(metadata[i])};
+      const Document& in = documents[i];
+      c.docs[added[i]] = Impl::Entry{in.id, std::move(metadata[i]), created[i], now,
+                                     in.text || in.source || in.content_hash};
     }
     if (!st.is_ok()) c.repair_index_locked(st);
     c.changes_since_snapshot += static_cast<int64_t>(removed.size() + added.size());
@@ -943,6 +951,7 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
 
   std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
   std::vector<int64_t> hit_ids;
+  bool need_join = options.include_vectors;
   for (int64_t q = 0; q < n; ++q) {
     auto& hits = out[q];
     for (int64_t j = 0; j < k; ++j) {
@@ -956,49 +965,65 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
       SearchHit h;
       h.score = dist[q * k + j];
       h.document.id = it->second.external_id;
-      if (options.include_metadata) h.document.metadata = it->second.metadata;
+      if (options.include_metadata) {
+        h.document.metadata = it->second.metadata;
+        h.document.created_at_ms = it->second.created_at_ms;
+        h.document.updated_at_ms = it->second.updated_at_ms;
+        if (it->second.has_extra) need_join = true;
+      }
       hits.push_back(std::move(h));
       hit_ids.push_back(id);
     }
   }
-  if ((options.include_metadata || options.include_vectors) && !hit_ids.empty()) {
-    // Join the rest of each document from the store, in one MultiGet per family.
-    std::vector<std::string> keys;
-    keys.reserve(hit_ids.size());
-    for (int64_t id : hit_ids) keys.push_back(id_key(id));
-    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<std::string> doc_values, vec_values;
-    std::vector<rocksdb::Status> doc_status, vec_status;
-    if (options.include_metadata) {
-      std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(),
-                                                    c.store->handle(Family::kDocuments));
-      doc_status = c.store->db()->MultiGet(rocksdb::ReadOptions(), cfs, slices, &doc_values);
-    }
-    if (options.include_vectors) {
-      std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), c.store->handle(Family::kVectors));
-      vec_status = c.store->db()->MultiGet(rocksdb::ReadOptions(), cfs, slices, &vec_values);
-    }
+  if (need_join && !hit_ids.empty()) {
+    // Text, source and hash live only in RocksDB: one MultiGet per family, for the hits that
+    // have them (and every hit's vector when asked).
+    auto multi_get = [&](Family family, const std::vector<int64_t>& ids,
+                         std::vector<std::string>* values) {
+      std::vector<std::string> keys;
+      keys.reserve(ids.size());
+      for (int64_t id : ids) keys.push_back(id_key(id));
+      std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+      std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), c.store->handle(family));
+      return c.store->db()->MultiGet(rocksdb::ReadOptions(), cfs, slices, values);
+    };
+    std::vector<int64_t> doc_ids;
+    std::vector<SearchHit*> doc_hits;
+    std::vector<SearchHit*> all_hits;
     size_t h = 0;
     for (auto& hits : out) {
       for (auto& hit : hits) {
-        if (options.include_metadata) {
-          VISTA_RETURN_IF_ERROR(
-              from_rocksdb(doc_status[h], "reading document of hit " + show_id(hit.document.id)));
-          Document d;
-          VISTA_RETURN_IF_ERROR(decode_document(doc_values[h], &d));
-          hit.document.text = std::move(d.text);
-          hit.document.source = std::move(d.source);
-          hit.document.content_hash = std::move(d.content_hash);
-          hit.document.created_at_ms = d.created_at_ms;
-          hit.document.updated_at_ms = d.updated_at_ms;
-        }
-        if (options.include_vectors) {
-          VISTA_RETURN_IF_ERROR(
-              from_rocksdb(vec_status[h], "reading vector of hit " + show_id(hit.document.id)));
-          const auto* f = reinterpret_cast<const float*>(vec_values[h].data());
-          hit.document.vector.assign(f, f + vec_values[h].size() / sizeof(float));
+        all_hits.push_back(&hit);
+        if (options.include_metadata && c.docs.at(hit_ids[h]).has_extra) {
+          doc_ids.push_back(hit_ids[h]);
+          doc_hits.push_back(&hit);
         }
         ++h;
+      }
+    }
+    if (!doc_ids.empty()) {
+      std::vector<std::string> values;
+      auto statuses = multi_get(Family::kDocuments, doc_ids, &values);
+      for (size_t i = 0; i < doc_ids.size(); ++i) {
+        SearchHit& hit = *doc_hits[i];
+        VISTA_RETURN_IF_ERROR(
+            from_rocksdb(statuses[i], "reading document of hit " + show_id(hit.document.id)));
+        Document d;
+        VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
+        hit.document.text = std::move(d.text);
+        hit.document.source = std::move(d.source);
+        hit.document.content_hash = std::move(d.content_hash);
+      }
+    }
+    if (options.include_vectors) {
+      std::vector<std::string> values;
+      auto statuses = multi_get(Family::kVectors, hit_ids, &values);
+      for (size_t i = 0; i < hit_ids.size(); ++i) {
+        SearchHit& hit = *all_hits[i];
+        VISTA_RETURN_IF_ERROR(
+            from_rocksdb(statuses[i], "reading vector of hit " + show_id(hit.document.id)));
+        const auto* f = reinterpret_cast<const float*>(values[i].data());
+        hit.document.vector.assign(f, f + values[i].size() / sizeof(float));
       }
     }
   }
@@ -1033,10 +1058,17 @@ Status Collection::rebuild(std::string_view spec_in) {
   spdlog::info("collection '{}': rebuilt index '{}' with {} vectors in {:.2f} s", c.name, spec,
                c.index->size(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  // Committed: the rebuild stands even if what follows fails (open() would rebuild again).
   Status st = c.write_meta_json();
   if (!st.is_ok())
     spdlog::warn("collection '{}': cannot update meta.json: {}", c.name, st.message());
-  return c.snapshot_locked();
+  st = c.snapshot_locked();
+  if (!st.is_ok()) {
+    spdlog::warn(
+        "collection '{}': snapshot after rebuild failed ({}); the next open rebuilds again", c.name,
+        st.message());
+  }
+  return Status::ok();
 }
 
 Status Collection::snapshot() {

@@ -17,6 +17,7 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <fcntl.h>
+#include <omp.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -42,6 +43,7 @@ constexpr int kMaxDimension = 65536;
 constexpr char kFileMagic[8] = {'V', 'I', 'S', 'T', 'A', 'I', 'D', 'X'};
 constexpr char kEndMagic[8] = {'V', 'I', 'S', 'T', 'A', 'E', 'N', 'D'};
 constexpr uint32_t kFileVersion = 1;
+constexpr int64_t kParallelQueryThreshold = 4;
 constexpr size_t kHeaderBytes = 16;   // magic + version + reserved
 constexpr size_t kTrailerBytes = 20;  // payload size (8) + crc32 (4) + end magic (8)
 
@@ -200,6 +202,21 @@ Result<std::unique_ptr<faiss::Index>> make_faiss(const std::string& s, int dimen
     return Status::invalid_argument("invalid index spec '" + s + "': " + faiss_reason(e));
   }
 }
+
+// Runs FAISS single-threaded on the calling thread for the guard's lifetime. omp_set_num_threads
+// changes only the calling thread's setting, so concurrent callers are unaffected.
+class SingleThreadedOmp {
+ public:
+  explicit SingleThreadedOmp(bool enable) : previous_(enable ? omp_get_max_threads() : 0) {
+    if (enable) omp_set_num_threads(1);
+  }
+  ~SingleThreadedOmp() {
+    if (previous_ > 0) omp_set_num_threads(previous_);
+  }
+
+ private:
+  int previous_;
+};
 
 }  // namespace
 
@@ -472,6 +489,9 @@ Status VectorIndex::search(int64_t n, const float* x, int64_t k, float* distance
                                       " has a NaN or infinite component");
     }
   }
+  // A handful of queries gains nothing from an OpenMP team, and under concurrent searches (or a
+  // busy machine) the team's barriers cost more than the search itself.
+  SingleThreadedOmp single(n < kParallelQueryThreshold);
   std::fill(distances, distances + n * k, -std::numeric_limits<float>::infinity());
   std::fill(labels, labels + n * k, int64_t{-1});
   try {

@@ -26,6 +26,10 @@
 // whose FAISS search does not accept a selector (IndexRefine, fast-scan, LSH, NSG) are searched
 // with a growing k and filtered afterwards, up to an exhaustive k, which keeps the same guarantee.
 //
+// Searches of fewer than 4 queries run FAISS on the calling thread alone (OpenMP team size 1 for
+// that call only): one query gains nothing from a team, and concurrent searches would each spawn
+// one. Larger batches use FAISS's usual OpenMP parallelism.
+//
 // Thread-safety: const methods (search, size, save, memory_bytes, ...) may run concurrently with
 // each other. Non-const methods (add, remove, train) need exclusive access; the caller provides
 // it (engine::Collection uses a shared_mutex). The selector passed to search() is called from

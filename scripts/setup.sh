@@ -10,7 +10,7 @@ PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas0-openmp libcli11-dev libspdlog-dev libfmt-dev libicu-dev
   libjpeg62-turbo-dev libpng-dev libgif-dev libwebp-dev libtiff-dev zlib1g-dev
-  libssl-dev libcsv-dev libxxhash-dev
+  libssl-dev libcsv-dev libxxhash-dev libdnnl-dev
   chromium
 )
 

@@ -323,5 +323,47 @@ TEST_F(CliIngestTest, KilledIngestRerunsToTheSameCollection) {
   }
 }
 
+// SIGTERM (like Ctrl-C) stops after the current batch, keeps what was done and says so.
+TEST_F(CliIngestTest, TerminatedIngestStopsCleanly) {
+  fs::path src = tmp_.path() / "term";
+  fs::create_directories(src);
+  for (int i = 0; i < 40; ++i)
+    fs::copy_file(golden_dir() / "images" / "edge" / "upscale_100x80.jpg",
+                  src / ("p" + std::to_string(i) + ".jpg"));
+  fs::path io = tmp_.path() / "term-io";
+  fs::create_directories(io);
+  pid_t pid = spawn({"ingest", "--data", data_.string(), "--collection", "t", "--model", model_,
+                     "--batch", "1", "--progress", "bar", src.string()},
+                    io);
+  const std::regex done_re("\\] +[1-9][0-9]*/");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool signalled = false;
+  while (!signalled && std::chrono::steady_clock::now() < deadline) {
+    if (std::regex_search(read_file(io / "stderr"), done_re)) {
+      kill(pid, SIGTERM);
+      signalled = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CliRun r = finish(pid, io);
+  if (r.out.find("done 't'") != std::string::npos) {
+    GTEST_LOG_(INFO) << "the run ended before the signal arrived";
+    EXPECT_EQ(r.exit_code, 0);
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  EXPECT_NE(r.out.find("interrupted 't'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run the same command again"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("stopping after the current batch"), std::string::npos) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("holds ([0-9]+) documents"))) << r.out;
+  const int kept = std::stoi(m[1]);
+  EXPECT_GE(kept, 1);
+  CliRun rest = ingest("t", {src.string()});
+  EXPECT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_NE(rest.out.find(std::to_string(kept) + " unchanged"), std::string::npos) << rest.out;
+  EXPECT_NE(rest.out.find("holds 40 documents"), std::string::npos) << rest.out;
+}
+
 }  // namespace
 }  // namespace vista

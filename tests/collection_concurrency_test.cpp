@@ -115,7 +115,9 @@ void run(const std::string& spec, int batches, bool check_batch_atomicity) {
       EXPECT_TRUE(r.is_ok()) << r.status();
       if (r.is_ok()) {
         EXPECT_EQ((*r)[0].size(), 1u);
-        if (!(*r)[0].empty()) EXPECT_EQ((*r)[0][0].document.id, stable[i].id);
+        if (!(*r)[0].empty()) {
+          EXPECT_EQ((*r)[0][0].document.id, stable[i].id);
+        }
       }
       // A wide search: unique ids, best first.
       auto q = unit(rng());

@@ -242,7 +242,9 @@ void run_crash_loop(const std::string& spec, int kills, uint64_t seed) {
         ASSERT_TRUE(seen.insert(h.document.id).second) << "duplicate " << h.document.id;
         ASSERT_TRUE(model.count(h.document.id)) << "removed " << h.document.id << " returned";
       }
-      if (spec == "Flat") ASSERT_EQ(seen.size(), model.size());
+      if (spec == "Flat") {
+        ASSERT_EQ(seen.size(), model.size());
+      }
     }
     ASSERT_TRUE(c.close().is_ok());
   }

@@ -332,5 +332,11 @@ TEST(NetworkGoldenTest, Fp32MatchesReference) {
   check_golden(ComputeMode::kFp32, kMinCosine);
 }
 
+TEST(NetworkGoldenTest, Bf16StaysCloseToReference) {
+  VISTA_REQUIRE_GOLDEN();
+  if (!onednn::bf16_supported()) GTEST_SKIP() << "this CPU has no bf16 support";
+  check_golden(ComputeMode::kBf16, 0.999);
+}
+
 }  // namespace
 }  // namespace vista::encoder

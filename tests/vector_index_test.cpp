@@ -94,7 +94,9 @@ TEST(VectorIndexTest, InvalidSpecsAreRefusedWithTheReason) {
   for (const char* spec : {"Bogus42", "", "IDMap,Flat", "IVF0x,Flat", "PQ7"}) {
     Status st = VectorIndex::validate_spec(spec, 16);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << spec;
-    if (*spec) EXPECT_NE(st.message().find(spec), std::string::npos) << st.message();
+    if (*spec) {
+      EXPECT_NE(st.message().find(spec), std::string::npos) << st.message();
+    }
   }
   EXPECT_EQ(VectorIndex::create("Flat", 0).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(VectorIndex::create("Flat", 100000).status().code(), StatusCode::kInvalidArgument);
@@ -165,9 +167,13 @@ TEST(VectorIndexTest, FlatRemovalIsPhysical) {
         EXPECT_EQ(l, -1);
       }
       EXPECT_TRUE(l != 0 && l != 7 && l != 49);
-      if (l >= 0) EXPECT_TRUE(seen.insert(l).second);
+      if (l >= 0) {
+        EXPECT_TRUE(seen.insert(l).second);
+      }
     }
-    if (q != 0 && q != 7 && q != 49) EXPECT_EQ(lab[q * 50], q);
+    if (q != 0 && q != 7 && q != 49) {
+      EXPECT_EQ(lab[q * 50], q);
+    }
   }
   // A removed id may come back (physical removal leaves nothing behind).
   ASSERT_TRUE(idx->add(1, x.data() + 7 * d, gone.data() + 1).is_ok());
@@ -199,7 +205,9 @@ TEST(VectorIndexTest, HnswRemovalUsesTombstonesThatSearchNeverReturns) {
       ASSERT_GE(lab[q * k + j], 0);
       EXPECT_NE(lab[q * k + j] % 3, 0) << "tombstoned id returned";
     }
-    if (q % 3 != 0) EXPECT_EQ(lab[q * k], q);
+    if (q % 3 != 0) {
+      EXPECT_EQ(lab[q * k], q);
+    }
   }
 }
 
@@ -213,7 +221,9 @@ TEST(VectorIndexTest, SelectorResultsEqualBruteForce) {
   for (const char* spec : {"Flat", "SQ8"}) {
     auto idx = make(spec, d);
     ASSERT_TRUE(idx->add(n, x.data(), ids.data()).is_ok());
-    if (!idx->stats().trained) ASSERT_TRUE(idx->train().is_ok());
+    if (!idx->stats().trained) {
+      ASSERT_TRUE(idx->train().is_ok());
+    }
     std::vector<float> dist(20 * k);
     std::vector<int64_t> lab(20 * k);
     ASSERT_TRUE(idx->search(20, q.data(), k, dist.data(), lab.data(), &even).is_ok());
@@ -243,7 +253,9 @@ TEST(VectorIndexTest, SelectiveFiltersStillFillK) {
   for (const char* spec : {"HNSW16", "IVF16,Flat", "IVF1,Flat,RFlat"}) {
     auto idx = make(spec, d);
     ASSERT_TRUE(idx->add(n, x.data(), ids.data()).is_ok());
-    if (!idx->stats().trained) ASSERT_TRUE(idx->train().is_ok()) << spec;
+    if (!idx->stats().trained) {
+      ASSERT_TRUE(idx->train().is_ok()) << spec;
+    }
     ASSERT_TRUE(idx->stats().trained) << spec;
     std::vector<float> dist(5 * k);
     std::vector<int64_t> lab(5 * k);
