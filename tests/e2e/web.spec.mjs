@@ -167,6 +167,8 @@ before(async () => {
     viewport: { width: 1280, height: 900 },
   });
   page = context.pages()[0] || (await context.newPage());
+  // Generous: the whole suite may be running beside this test on two cores.
+  page.setDefaultTimeout(60000);
   page.on("console", (msg) => { if (msg.type() === "error") consoleErrors.push(`console: ${msg.text()}`); });
   page.on("pageerror", (err) => consoleErrors.push(`page error: ${err.message}`));
 });
