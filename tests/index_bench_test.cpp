@@ -423,6 +423,7 @@ TEST_F(IndexBenchmarkTest, RowsCoverEveryIndexPathAndSetting) {
     EXPECT_EQ(r.batch, 8);
     EXPECT_EQ(r.threads, 1);
     EXPECT_GT(r.qps_batch1, 0) << r.index;
+    EXPECT_GT(r.cpu_qps_batch1, 0) << r.index;
     EXPECT_GT(r.qps_batched, 0) << r.index;
     EXPECT_GT(r.p50_ms, 0) << r.index;
     EXPECT_LE(r.p50_ms, r.p99_ms) << r.index;
@@ -472,10 +473,10 @@ TEST_F(IndexBenchmarkTest, CsvIsWellFormed) {
   ASSERT_TRUE(std::getline(in, line));
   const std::vector<std::string> header = csv_split(line);
   const std::vector<std::string> expected = {
-      "dataset",         "n",          "dim",         "nq",     "k",      "batch",
-      "threads",         "index",      "path",        "param",  "value",  "recall_at_1",
-      "recall_at_k",     "qps_batch1", "qps_batched", "p50_ms", "p99_ms", "build_s",
-      "bytes_per_vector"};
+      "dataset",     "n",           "dim",         "nq",         "k",
+      "batch",       "threads",     "index",       "path",       "param",
+      "value",       "recall_at_1", "recall_at_k", "qps_batch1", "cpu_qps_batch1",
+      "qps_batched", "p50_ms",      "p99_ms",      "build_s",    "bytes_per_vector"};
   EXPECT_EQ(header, expected);
   size_t lines = 0;
   while (std::getline(in, line)) {
@@ -486,7 +487,7 @@ TEST_F(IndexBenchmarkTest, CsvIsWellFormed) {
     EXPECT_EQ(fields[7], r.index);  // "IVF16,Flat" survives the quoting
     EXPECT_EQ(fields[8], r.path);
     EXPECT_EQ(fields[9], r.param);
-    for (size_t j : {1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 17, 18}) {
+    for (size_t j : {1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}) {
       char* end = nullptr;
       const double v = std::strtod(fields[j].c_str(), &end);
       EXPECT_TRUE(!fields[j].empty() && *end == '\0' && std::isfinite(v))
@@ -508,6 +509,7 @@ TEST_F(IndexBenchmarkTest, TablesSummaryAndPlot) {
   EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), static_cast<long>(rows_->size() + 2));
   const std::string best = format_best_settings(*rows_, 0.95);
   EXPECT_NE(best.find("Flat (vista): - reaches recall@10 1.000"), std::string::npos) << best;
+  EXPECT_NE(best.find("1.0x exact search"), std::string::npos) << best;
   const std::string svg = recall_qps_svg(*rows_, false);
   EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);

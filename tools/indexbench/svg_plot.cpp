@@ -14,7 +14,7 @@ constexpr const char* kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
                                     "#E69F00", "#56B4E9", "#000000"};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
-constexpr double kLeft = 80, kRight = 230, kTop = 70, kBottom = 60;
+constexpr double kLeft = 80, kRight = 230, kTop = 70, kBottom = 60, kInset = 10;
 
 std::string escape(const std::string& s) {
   std::string out;
@@ -126,12 +126,15 @@ std::string render_svg_chart(const std::vector<PlotSeries>& series, const PlotOp
     y_hi = std::ceil(y_hi / y_step) * y_step;
   }
 
-  auto px = [&](double x) { return kLeft + (x - x_lo) / (x_hi - x_lo) * plot_w; };
+  // Data map to the plot area less an inset, so markers at the range's ends stay whole.
+  auto px = [&](double x) {
+    return kLeft + kInset + (x - x_lo) / (x_hi - x_lo) * (plot_w - 2 * kInset);
+  };
   auto py = [&](double y) {
     const double t =
         o.log_y ? (std::log10(y) - std::log10(y_lo)) / (std::log10(y_hi) - std::log10(y_lo))
                 : (y - y_lo) / (y_hi - y_lo);
-    return kTop + (1 - t) * plot_h;
+    return kTop + kInset + (1 - t) * (plot_h - 2 * kInset);
   };
 
   std::ostringstream svg;
