@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <sys/wait.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "encoder/image/image_decoder.h"
+#include "encoder/image/pillow_resample.h"
 #include "encoder/image/preprocess.h"
 #include "tests/test_support.h"
 
@@ -49,6 +51,247 @@ std::vector<uint8_t> expected_crop(const fs::path& png) {
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return std::vector<uint8_t>(rgb.data, rgb.data + rgb.total() * rgb.elemSize());
+}
+
+DecodedImage make_image(PixelMode mode, int w, int h, int channels, std::vector<uint8_t> samples) {
+  DecodedImage image;
+  image.mode = mode;
+  image.width = w;
+  image.height = h;
+  image.channels = channels;
+  image.samples = std::move(samples);
+  return image;
+}
+
+std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+// Computing only the crop window must give exactly the window of the full resize, for every
+// pass combination: shrink, enlarge, one axis unchanged, Pillow's vertical-first tall case.
+TEST(ImageResample, WindowEqualsFullResizeThenCrop) {
+  struct Case {
+    int w, h, out_w, out_h, channels;
+  };
+  const Case cases[] = {
+      {97, 61, 40, 25, 3}, {13, 7, 50, 30, 4}, {40, 30, 40, 12, 1}, {40, 30, 12, 30, 2},
+      {3, 400, 2, 300, 3}, {300, 3, 20, 2, 1}, {1, 1, 9, 9, 3},     {5, 3, 21, 13, 4},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::to_string(c.w) + "x" + std::to_string(c.h) + " -> " +
+                 std::to_string(c.out_w) + "x" + std::to_string(c.out_h));
+    const std::vector<uint8_t> data = pattern(static_cast<size_t>(c.w) * c.h * c.channels, 5);
+    internal::Image8View view{data.data(), c.w, c.h, c.channels};
+    internal::ResizeWindow full{c.out_w, c.out_h, 0, 0, c.out_w, c.out_h};
+    const internal::Image8 all = internal::resize_bicubic(view, full);
+    const internal::Image8 all_nn = internal::resize_nearest(view, full);
+    internal::ResizeWindow win{c.out_w,
+                               c.out_h,
+                               c.out_w / 3,
+                               c.out_h / 4,
+                               c.out_w / 3 + std::max(1, c.out_w / 2),
+                               c.out_h / 4 + std::max(1, c.out_h / 2)};
+    const internal::Image8 part = internal::resize_bicubic(view, win);
+    const internal::Image8 part_nn = internal::resize_nearest(view, win);
+    for (int y = win.y0; y < win.y1; ++y) {
+      for (int x = win.x0; x < win.x1; ++x) {
+        for (int k = 0; k < c.channels; ++k) {
+          const size_t a = (static_cast<size_t>(y) * c.out_w + x) * c.channels + k;
+          const size_t b =
+              (static_cast<size_t>(y - win.y0) * part.width + (x - win.x0)) * c.channels + k;
+          ASSERT_EQ(all.data[a], part.data[b]) << "bicubic at " << x << "," << y;
+          ASSERT_EQ(all_nn.data[a], part_nn.data[b]) << "nearest at " << x << "," << y;
+        }
+      }
+    }
+  }
+  // The 16-bit path as well.
+  std::vector<uint16_t> data16(57 * 33);
+  for (size_t i = 0; i < data16.size(); ++i) data16[i] = static_cast<uint16_t>(i * 977 % 65536);
+  const internal::Image16 all =
+      internal::resize_bicubic(data16.data(), 57, 33, {20, 12, 0, 0, 20, 12});
+  const internal::Image16 part =
+      internal::resize_bicubic(data16.data(), 57, 33, {20, 12, 5, 3, 15, 9});
+  for (int y = 3; y < 9; ++y) {
+    for (int x = 5; x < 15; ++x) {
+      ASSERT_EQ(all.data[y * 20 + x], part.data[(y - 3) * 10 + (x - 5)]);
+    }
+  }
+}
+
+TEST(ImageResample, ConstantImagesStayConstant) {
+  for (int channels = 1; channels <= 4; ++channels) {
+    std::vector<uint8_t> data(31 * 17 * channels);
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = static_cast<uint8_t>(17 + 50 * (i % channels));
+    for (auto [ow, oh] : {std::pair{7, 4}, std::pair{90, 60}, std::pair{31, 5}}) {
+      const internal::Image8 out =
+          internal::resize_bicubic({data.data(), 31, 17, channels}, {ow, oh, 0, 0, ow, oh});
+      for (size_t i = 0; i < out.data.size(); ++i) {
+        ASSERT_EQ(out.data[i], 17 + 50 * (i % channels)) << ow << "x" << oh;
+      }
+    }
+  }
+}
+
+TEST(ImageResample, NearestUsesPillowCoordinates) {
+  // Halving picks the second of each pair (source centre 2x + 1), doubling repeats.
+  const std::vector<uint8_t> row = {10, 20, 30, 40};
+  internal::Image8 half = internal::resize_nearest({row.data(), 4, 1, 1}, {2, 1, 0, 0, 2, 1});
+  EXPECT_EQ(half.data, (std::vector<uint8_t>{20, 40}));
+  internal::Image8 twice = internal::resize_nearest({row.data(), 4, 1, 1}, {8, 1, 0, 0, 8, 1});
+  EXPECT_EQ(twice.data, (std::vector<uint8_t>{10, 10, 20, 20, 30, 30, 40, 40}));
+}
+
+TEST(ImagePreprocess, ModeConversionsFollowPillow) {
+  // Fully transparent RGBA becomes black: resized premultiplied, alpha dropped, no compositing.
+  auto rgba = make_image(PixelMode::kRGBA, 3, 2, 4, {});
+  for (int i = 0; i < 6; ++i) rgba.samples.insert(rgba.samples.end(), {200, 100, 50, 0});
+  auto crop = preprocess_to_crop(rgba, 4);
+  ASSERT_TRUE(crop.is_ok()) << crop.status();
+  EXPECT_EQ(crop->pixels, std::vector<uint8_t>(4 * 4 * 3, 0));
+  // Opaque RGBA keeps its colour.
+  for (size_t i = 3; i < rgba.samples.size(); i += 4) rgba.samples[i] = 255;
+  crop = preprocess_to_crop(rgba, 4);
+  ASSERT_TRUE(crop.is_ok());
+  EXPECT_EQ(crop->pixels[0], 200);
+  EXPECT_EQ(crop->pixels[1], 100);
+  EXPECT_EQ(crop->pixels[2], 50);
+
+  // CMYK -> RGB with Pillow's formula: pure cyan ink gives (0, 255, 255); K=128 halves white.
+  auto cmyk = make_image(PixelMode::kCMYK, 1, 1, 4, {255, 0, 0, 0});
+  crop = preprocess_to_crop(cmyk, 2);
+  ASSERT_TRUE(crop.is_ok());
+  EXPECT_EQ(std::vector<uint8_t>(crop->pixels.begin(), crop->pixels.begin() + 3),
+            (std::vector<uint8_t>{0, 255, 255}));
+  cmyk.samples = {0, 0, 0, 128};
+  crop = preprocess_to_crop(cmyk, 2);
+  EXPECT_EQ(crop->pixels[0], 127);
+
+  // I;16 saturates above 255 when converted to RGB.
+  DecodedImage i16;
+  i16.mode = PixelMode::kI16;
+  i16.width = i16.height = 2;
+  i16.channels = 1;
+  i16.samples16 = {1000, 1000, 1000, 1000};
+  crop = preprocess_to_crop(i16, 3);
+  ASSERT_TRUE(crop.is_ok()) << crop.status();
+  EXPECT_EQ(crop->pixels, std::vector<uint8_t>(27, 255));
+  i16.samples16 = {100, 100, 100, 100};
+  crop = preprocess_to_crop(i16, 3);
+  EXPECT_EQ(crop->pixels, std::vector<uint8_t>(27, 100));
+}
+
+// Formats the golden set does not cover, written here with OpenCV and checked for Pillow's mode
+// and for sample values that survive exactly.
+TEST(ImageDecode, OpenCvWrittenFilesDecodeToPillowModes) {
+  cv::Mat gray16(5, 7, CV_16UC1);
+  for (int y = 0; y < 5; ++y) {
+    for (int x = 0; x < 7; ++x) gray16.at<uint16_t>(y, x) = static_cast<uint16_t>(y * 4000 + x * 7);
+  }
+  std::vector<uint8_t> png;
+  ASSERT_TRUE(cv::imencode(".png", gray16, png));
+  auto decoded = decode_image(png.data(), png.size());
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status();
+  EXPECT_EQ(pixel_mode_name(decoded->mode), "I;16");
+  EXPECT_EQ(decoded->samples16[1 * 7 + 3], 4000 + 21);
+
+  cv::Mat bgr(6, 9, CV_8UC3);
+  for (int i = 0; i < 6 * 9 * 3; ++i) bgr.data[i] = static_cast<uint8_t>(i * 37);
+  for (const char* ext : {".tiff", ".bmp", ".png"}) {
+    SCOPED_TRACE(ext);
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(cv::imencode(ext, bgr, bytes));
+    decoded = decode_image(bytes.data(), bytes.size());
+    ASSERT_TRUE(decoded.is_ok()) << decoded.status();
+    EXPECT_EQ(pixel_mode_name(decoded->mode), "RGB");
+    ASSERT_EQ(decoded->samples.size(), 6u * 9u * 3u);
+    for (int p = 0; p < 6 * 9; ++p) {
+      ASSERT_EQ(decoded->samples[p * 3 + 0], bgr.data[p * 3 + 2]);
+      ASSERT_EQ(decoded->samples[p * 3 + 2], bgr.data[p * 3 + 0]);
+    }
+  }
+  cv::Mat gray8(4, 4, CV_8UC1, cv::Scalar(77));
+  for (const char* ext : {".tiff", ".png", ".bmp"}) {
+    SCOPED_TRACE(ext);
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(cv::imencode(ext, gray8, bytes));
+    decoded = decode_image(bytes.data(), bytes.size());
+    ASSERT_TRUE(decoded.is_ok()) << decoded.status();
+    // OpenCV writes gray BMPs with an identity gray palette, which Pillow opens as "L".
+    EXPECT_EQ(pixel_mode_name(decoded->mode), "L");
+    EXPECT_EQ(decoded->samples, std::vector<uint8_t>(16, 77));
+  }
+}
+
+// A palette BMP whose palette is not gray is Pillow's "P" and is resized with NEAREST.
+TEST(ImageDecode, PaletteBmpIsPModeAndNearestResized) {
+  // 2x2, 8-bit, 2 palette entries: red and blue, bottom-up rows.
+  std::vector<uint8_t> bmp(14 + 40 + 8 + 8, 0);
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  bmp[10] = 14 + 40 + 8;
+  bmp[14] = 40;
+  bmp[18] = 2;  // width
+  bmp[22] = 2;  // height
+  bmp[26] = 1;
+  bmp[28] = 8;
+  bmp[46] = 2;                                              // colours used
+  const uint8_t palette[8] = {0, 0, 255, 0, 255, 0, 0, 0};  // BGRX: red, blue
+  std::memcpy(&bmp[54], palette, 8);
+  const uint8_t rows[8] = {1, 0, 0, 0, 0, 1, 0, 0};  // bottom row: blue red; top: red blue
+  std::memcpy(&bmp[62], rows, 8);
+  auto decoded = decode_image(bmp.data(), bmp.size());
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status();
+  EXPECT_EQ(pixel_mode_name(decoded->mode), "P");
+  EXPECT_EQ(decoded->samples, (std::vector<uint8_t>{255, 0, 0, 0, 0, 255, 0, 0, 255, 255, 0, 0}));
+  auto crop = preprocess_to_crop(*decoded, 4);
+  ASSERT_TRUE(crop.is_ok());
+  // NEAREST: no blended colours, only pure red or blue.
+  for (size_t i = 0; i < crop->pixels.size(); i += 3) {
+    EXPECT_EQ(crop->pixels[i + 1], 0);
+    EXPECT_EQ(crop->pixels[i] + crop->pixels[i + 2], 255);
+  }
+}
+
+// RLE8 as Pillow's decoder reads it: encoded runs, absolute runs padded to 16 bits, end of line,
+// end of bitmap; rows stored bottom-up.
+TEST(ImageDecode, RunLengthBmpFollowsPillow) {
+  const uint8_t palette[12] = {0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0, 0};  // red, green, blue
+  const uint8_t runs[] = {3, 1, 1, 2, 0, 0,        // bottom row: 1 1 1 2, end of line
+                          0, 3, 0, 1, 2, 0, 1, 0,  // top row: absolute 0 1 2 (+pad), then 0
+                          0, 0, 0, 1};             // end of line, end of bitmap
+  std::vector<uint8_t> bmp(14 + 40, 0);
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  bmp[10] = 14 + 40 + 12;
+  bmp[14] = 40;
+  bmp[18] = 4;  // width
+  bmp[22] = 2;  // height
+  bmp[26] = 1;
+  bmp[28] = 8;
+  bmp[30] = 1;  // BI_RLE8
+  bmp[46] = 3;  // colours used
+  bmp.insert(bmp.end(), palette, palette + 12);
+  bmp.insert(bmp.end(), runs, runs + sizeof(runs));
+  auto decoded = decode_image(bmp.data(), bmp.size());
+  ASSERT_TRUE(decoded.is_ok()) << decoded.status();
+  EXPECT_EQ(pixel_mode_name(decoded->mode), "P");
+  const std::vector<uint8_t> red = {255, 0, 0}, green = {0, 255, 0}, blue = {0, 0, 255};
+  std::vector<uint8_t> want;
+  for (const auto* px : {&red, &green, &blue, &red, &green, &green, &green, &blue}) {
+    want.insert(want.end(), px->begin(), px->end());
+  }
+  EXPECT_EQ(decoded->samples, want);
+  // Ending before the last pixel is an error, as in Pillow ("not enough image data").
+  std::vector<uint8_t> short_bmp(bmp.begin(), bmp.end() - 10);
+  short_bmp.push_back(0);
+  short_bmp.push_back(1);
+  auto broken = decode_image(short_bmp.data(), short_bmp.size());
+  EXPECT_EQ(broken.status().code(), StatusCode::kCorruption) << broken.status();
 }
 
 TEST(ImageGolden, AllCropsAreByteIdentical) {
@@ -364,6 +607,39 @@ TEST(ImageRobustness, RandomBytesAndBitFlipsNeverCrash) {
       }
     }
   }
+}
+
+// `vista preprocess` end to end: the written PNG is the golden crop; failures exit non-zero
+// with a message naming the file.
+TEST(ImageCli, PreprocessWritesTheCropAndReportsFailures) {
+  VISTA_REQUIRE_GOLDEN();
+  const fs::path binary = testing::vista_binary();
+  if (!fs::exists(binary)) {
+    if (testing::running_in_ci()) FAIL() << "vista binary missing at " << binary;
+    GTEST_SKIP() << "vista binary not built at " << binary;
+  }
+  testing::TempDir tmp;
+  const fs::path edge = testing::golden_dir() / "images" / "edge";
+  const fs::path out = tmp.path() / "crop.png";
+  const fs::path log = tmp.path() / "stderr.txt";
+  const auto run = [&](const fs::path& image) {
+    const std::string cmd = "'" + binary.string() + "' preprocess --image '" + image.string() +
+                            "' --out '" + out.string() + "' >/dev/null 2>'" + log.string() + "'";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  ASSERT_EQ(run(edge / "palette_P.png"), 0);
+  EXPECT_EQ(expected_crop(out),
+            expected_crop(testing::golden_dir() / "crops" / "palette_P.png.crop.png"));
+
+  EXPECT_EQ(run(edge / "bad_truncated.jpg"), 5);  // corruption
+  const std::vector<uint8_t> err = read_bytes(log);
+  const std::string message(err.begin(), err.end());
+  EXPECT_NE(message.find("error:"), std::string::npos) << message;
+  EXPECT_NE(message.find("bad_truncated.jpg"), std::string::npos) << message;
+  EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+  EXPECT_EQ(run(edge / "bad_not_an_image.png"), 4);  // unsupported input
+  EXPECT_EQ(run(tmp.path() / "missing.png"), 3);     // not found
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // NEAREST), 16-bit pixels expand as v * 255 / 31 (or / 63), 32-bit BI_RGB ignores the fourth
 // byte, BITFIELDS are accepted only for Pillow's mask layouts, and RLE4/RLE8 follow Pillow's
 // decoder (rows padded with index 0, deltas skip with 0, stop at end-of-bitmap).
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -215,7 +216,7 @@ Result<DecodedImage> decode_bmp(const uint8_t* data, size_t size, const DecodeLi
         if (p + 2 > size) break;
         const size_t skip = data[p] + static_cast<size_t>(data[p + 1]) * w;
         p += 2;
-        rows.insert(rows.end(), std::min(skip, dest + w - std::min(rows.size(), dest)), 0);
+        rows.insert(rows.end(), std::min(skip, dest - rows.size()), 0);
         x = static_cast<int>(rows.size() % w);
       } else {  // absolute run
         const size_t n = std::min(dest - rows.size(), static_cast<size_t>(byte));
@@ -235,7 +236,9 @@ Result<DecodedImage> decode_bmp(const uint8_t* data, size_t size, const DecodeLi
         if (p % 2 != 0) ++p;  // runs are padded to 16-bit words
       }
     }
-    rows.resize(dest, 0);
+    // Pillow hands the runs to its raw decoder, which refuses data that ends early.
+    if (rows.size() < dest) return Status::corruption("broken BMP file: not enough image data");
+    rows.resize(dest);
     std::vector<uint8_t> indices(dest);
     for (int y = 0; y < ht; ++y) {
       const int src = top_down ? y : ht - 1 - y;

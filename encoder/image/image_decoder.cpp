@@ -5,8 +5,6 @@
 #include <new>
 #include <string>
 
-#include <opencv2/core.hpp>
-
 #include "encoder/image/codec_internal.h"
 
 namespace vista::encoder {
@@ -71,8 +69,6 @@ Result<DecodedImage> decode_image(const uint8_t* data, size_t size, const Decode
   } catch (const std::bad_alloc&) {
     return Status::resource_exhausted("out of memory while decoding a " + std::string(format) +
                                       " image");
-  } catch (const cv::Exception& e) {
-    return Status::corruption("cannot decode " + std::string(format) + " image: " + e.what());
   } catch (const std::exception& e) {
     return Status::internal("unexpected error while decoding a " + std::string(format) +
                             " image: " + e.what());

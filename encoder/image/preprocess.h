@@ -47,6 +47,10 @@ Result<RgbImage> load_crop(const uint8_t* data, size_t bytes, int size = 224,
 Result<RgbImage> load_crop(const std::filesystem::path& file, int size = 224,
                            const DecodeLimits& limits = {});
 
+// Writes an RGB image as a lossless 8-bit PNG (e.g. a crop, for inspection or comparison).
+// Fails with IOError naming the file when it cannot be written.
+Status save_png(const RgbImage& image, const std::filesystem::path& file);
+
 // Writes (x / 255 - mean[c]) / std[c] as planar CHW floats: out must hold 3 * height * width.
 // The arithmetic follows ToTensor + Normalize in float32.
 void normalize_to_chw(const RgbImage& crop, float* out,

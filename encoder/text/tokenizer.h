@@ -1,7 +1,8 @@
 // BERT WordPiece tokenizer, id-for-id equal to the reference `BertTokenizer` (do_lower_case=True,
 // tokenize_chinese_chars=True, strip_accents=None) that Visualized-BGE feeds its text tower.
 //
-// What "equal" means here (docs/visualized-bge.md §2, checked against the golden token ids):
+// What "equal" means here (the encoder contract's tokenization rules, checked against the
+// golden token ids):
 //   1. The text is cut at the literal special-token strings [CLS] [SEP] [PAD] [MASK] [UNK]; each
 //      maps to its own id unchanged.
 //   2. Every other character is lowercased on its own (Python `str.lower()` of one character: full
@@ -48,7 +49,7 @@ class Tokenizer {
   // Reads vocab.txt: one token per line (\n, \r\n or \r), id = zero-based line number; when a
   // token repeats, the later line's id wins, as in the reference. Fails with NotFound (missing
   // file), IOError (unreadable), Corruption (empty file, invalid UTF-8 — the message names the
-  // file and line) or InvalidArgument (no [CLS], [SEP], [PAD] or [UNK] token).
+  // file and line) or InvalidArgument (a directory, or no [CLS], [SEP], [PAD] or [UNK] token).
   static Result<Tokenizer> from_vocab_file(const std::filesystem::path& vocab_txt);
 
   // Tokenizes UTF-8 text into [CLS] pieces... [SEP]. max_tokens == 0: no limit; otherwise the

@@ -1,0 +1,74 @@
+// Catalog: the collections of one data directory.
+//
+// DATA/<name>/ is one collection (see engine/collection.h). Names are 1..64 characters from
+// [A-Za-z0-9_-], not starting with '-' or '_' (they become folder names; anything else is
+// refused, so a name can never escape the data directory). Collections are opened lazily on
+// first use and stay open until drop() or close(); every caller gets the same shared instance.
+//
+// Thread-safety: all methods may be called concurrently. A collection dropped while another
+// thread still holds its shared_ptr is closed; that thread's later calls fail with
+// FailedPrecondition ("collection ... is closed") and never touch the deleted files.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/collection.h"
+
+namespace vista::engine {
+
+struct CatalogOptions {
+  CollectionOptions collection;  // applied to every collection opened through the catalog
+};
+
+class Catalog {
+ public:
+  // Opens (creating it if missing) the data directory. IOError when it cannot be created or is
+  // not a directory. Leftovers of an interrupted drop are removed.
+  static Result<std::unique_ptr<Catalog>> open(const std::filesystem::path& data_dir,
+                                               const CatalogOptions& options = {});
+  ~Catalog();  // close()
+
+  // InvalidArgument (with the rule) for a bad name.
+  static Status validate_name(std::string_view name);
+
+  // Creates a collection. AlreadyExists if the name is taken; InvalidArgument for a bad name,
+  // dimension or index spec (nothing is left on disk then).
+  Result<std::shared_ptr<Collection>> create(const std::string& name,
+                                             const CollectionConfig& config);
+
+  // The open collection, opening it on first use. NotFound: "collection 'x' does not exist".
+  Result<std::shared_ptr<Collection>> get(const std::string& name);
+
+  // Names of all collections, sorted.
+  Result<std::vector<std::string>> list() const;
+
+  // Info of every collection (opens them), sorted by name.
+  Result<std::vector<CollectionInfo>> list_info();
+
+  // Closes the collection and deletes its folder. The folder is first renamed to a hidden name,
+  // so a crash mid-way never leaves a half-deleted collection under its own name. NotFound when
+  // it does not exist.
+  Status drop(const std::string& name);
+
+  // Closes every open collection (writing snapshots). Returns the first failure. Idempotent.
+  Status close();
+
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+
+ private:
+  Catalog(std::filesystem::path data_dir, CatalogOptions options);
+  std::filesystem::path data_dir_;
+  CatalogOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Collection>> open_;
+  bool closed_ = false;
+};
+
+}  // namespace vista::engine
