@@ -87,6 +87,9 @@ std::string Metrics::render(const engine::EncodeQueueStats* queue,
   out << "# HELP vista_http_connections_rejected_total Connections answered 503 at once because "
          "the connection queue was full.\n# TYPE vista_http_connections_rejected_total counter\n"
       << "vista_http_connections_rejected_total " << rejected_connections_.load() << "\n";
+  out << "# HELP vista_http_connections_waiting Accepted connections waiting for a worker.\n"
+         "# TYPE vista_http_connections_waiting gauge\n"
+      << "vista_http_connections_waiting " << waiting_connections_.load() << "\n";
 
   if (queue) {
     const auto& q = *queue;

@@ -4,10 +4,11 @@
 //   vista_http_request_duration_seconds{route,method,status}  histogram
 //   vista_http_requests_in_flight                              gauge
 //   vista_http_connections_rejected_total                      counter (connection queue full)
-//   vista_encoder_batch_size                                   histogram (inputs per encoder call)
-//   vista_encoder_batch_duration_seconds                       summary (sum and count)
-//   vista_encoder_queue_wait_seconds                           summary (sum and count, per input)
-//   vista_encoder_queue_depth / _max_depth                     gauges
+//   vista_http_connections_waiting                             gauge (connections queued for a
+//   worker) vista_encoder_batch_size                                   histogram (inputs per
+//   encoder call) vista_encoder_batch_duration_seconds                       summary (sum and
+//   count) vista_encoder_queue_wait_seconds                           summary (sum and count, per
+//   input) vista_encoder_queue_depth / _max_depth                     gauges
 //   vista_encoder_requests_total, _items_total, _rejected_total, _failed_items_total  counters
 //   vista_collection_documents{collection}                     gauge
 //
@@ -39,6 +40,8 @@ class Metrics {
   void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void request_finished() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   void connection_rejected() { rejected_connections_.fetch_add(1, std::memory_order_relaxed); }
+  // Connections accepted and waiting for a worker (kept by BoundedTaskQueue).
+  std::atomic<int64_t>& waiting_connections() { return waiting_connections_; }
   int64_t rejected_connections() const { return rejected_connections_.load(); }
 
   // The whole exposition. `queue` is null without a model; `documents` is (collection, count).
@@ -56,6 +59,7 @@ class Metrics {
   std::map<Key, Series> series_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> rejected_connections_{0};
+  std::atomic<int64_t> waiting_connections_{0};
 };
 
 // Escapes a label value for the exposition format (backslash, quote, newline).

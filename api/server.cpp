@@ -3,7 +3,9 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -16,14 +18,28 @@
 
 namespace vista::api {
 
+// httplib::Server with a deeper listen backlog. httplib listens with a backlog of 5 (fixed when
+// the library was compiled); a burst of new connections beyond it has its handshakes dropped,
+// and clients see resets instead of answers (or 503s). listen() again on the bound socket only
+// changes the backlog.
+class HttpServer : public httplib::Server {
+ public:
+  bool set_backlog(int backlog) {
+    const auto sock = svr_sock_.load();
+    return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+  }
+};
+
 ApiServer::ApiServer(std::unique_ptr<Service> service)
-    : service_(std::move(service)), http_(std::make_unique<httplib::Server>()) {
+    : service_(std::move(service)), http_(std::make_unique<HttpServer>()) {
   const ServerSettings& s = service_->settings();
   Service* svc = service_.get();
   const size_t threads = static_cast<size_t>(s.http_threads);
   const size_t pending = static_cast<size_t>(s.max_pending_connections);
   http_->new_task_queue = [svc, threads, pending]() -> httplib::TaskQueue* {
-    return new BoundedTaskQueue(threads, pending, [svc] { svc->metrics().connection_rejected(); });
+    return new BoundedTaskQueue(
+        threads, pending, [svc] { svc->metrics().connection_rejected(); },
+        &svc->metrics().waiting_connections());
   };
   http_->set_payload_max_length(s.limits.max_body_bytes);
   http_->set_read_timeout(s.read_timeout_s, 0);
@@ -104,6 +120,9 @@ Result<int> ApiServer::bind() {
   if (port <= 0)
     return Status::io_error("cannot listen on " + s.host + ":" + std::to_string(s.port) +
                             " (address in use, not local, or not permitted)");
+  // Room for every connection the server may hold (workers, both queues) plus a burst.
+  const int backlog = std::max(128, s.http_threads + 2 * s.max_pending_connections);
+  if (!http_->set_backlog(backlog)) spdlog::warn("cannot raise the listen backlog to {}", backlog);
   port_ = port;
   return port_;
 }

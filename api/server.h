@@ -23,10 +23,6 @@
 #include "api/settings.h"
 #include "common/status.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
-
 namespace vista::engine {
 class Engine;
 }  // namespace vista::engine
@@ -34,6 +30,7 @@ class Engine;
 namespace vista::api {
 
 class Service;
+class HttpServer;
 
 class ApiServer {
  public:
@@ -65,7 +62,7 @@ class ApiServer {
  private:
   explicit ApiServer(std::unique_ptr<Service> service);
   std::unique_ptr<Service> service_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = -1;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> serving_{false};

@@ -210,6 +210,11 @@ void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
     spdlog::error("{} {}: unexpected exception: {}", req.method, st.route->label, e.what());
     write_error(res, ApiError::internal());
   }
+  // A worker serves one connection for as long as it is kept alive. While other connections
+  // wait for a worker, ask this client to reconnect, so that workers rotate among clients
+  // instead of the first ones keeping them.
+  if (metrics_.waiting_connections().load(std::memory_order_relaxed) > 0)
+    res.set_header("Connection", "close");
 }
 
 void Service::log(const httplib::Request& req, const httplib::Response& res) {

@@ -7,8 +7,8 @@ thread_local bool tl_shedding = false;
 }  // namespace
 
 BoundedTaskQueue::BoundedTaskQueue(size_t threads, size_t max_pending,
-                                   std::function<void()> on_shed)
-    : max_pending_(max_pending), on_shed_(std::move(on_shed)) {
+                                   std::function<void()> on_shed, std::atomic<int64_t>* waiting)
+    : max_pending_(max_pending), on_shed_(std::move(on_shed)), waiting_(waiting) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(jobs_, false); });
   for (size_t i = 0; i < kShedThreads; ++i)
     threads_.emplace_back([this] { work(shed_jobs_, true); });
@@ -27,6 +27,7 @@ void BoundedTaskQueue::enqueue(std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!stopping_ && jobs_.size() < max_pending_) {
       jobs_.push_back(std::move(fn));
+      if (waiting_) waiting_->store(static_cast<int64_t>(jobs_.size()));
       cond_.notify_all();
       return;
     }
@@ -65,6 +66,7 @@ void BoundedTaskQueue::work(std::deque<std::function<void()>>& jobs, bool sheddi
       if (jobs.empty()) return;  // stopping, and nothing left to finish
       fn = std::move(jobs.front());
       jobs.pop_front();
+      if (waiting_ && !shedding) waiting_->store(static_cast<int64_t>(jobs.size()));
     }
     fn();
   }

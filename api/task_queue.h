@@ -17,8 +17,10 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -30,7 +32,9 @@ namespace vista::api {
 class BoundedTaskQueue : public httplib::TaskQueue {
  public:
   // `on_shed` is called (on the accepting thread) for each connection served in shedding mode.
-  BoundedTaskQueue(size_t threads, size_t max_pending, std::function<void()> on_shed);
+  // `waiting`, when given, always holds the number of connections waiting for a worker.
+  BoundedTaskQueue(size_t threads, size_t max_pending, std::function<void()> on_shed,
+                   std::atomic<int64_t>* waiting = nullptr);
   ~BoundedTaskQueue() override;
 
   void enqueue(std::function<void()> fn) override;
@@ -45,6 +49,7 @@ class BoundedTaskQueue : public httplib::TaskQueue {
 
   const size_t max_pending_;
   std::function<void()> on_shed_;
+  std::atomic<int64_t>* waiting_;
   std::mutex mutex_;
   std::condition_variable cond_;
   std::deque<std::function<void()>> jobs_;
