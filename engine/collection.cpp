@@ -209,13 +209,16 @@ std::string ModelIdentity::to_string() const {
 }
 
 struct Collection::Impl {
-  // What searches need without touching RocksDB: the filter input and the cheap fields.
+  // What searches need without touching RocksDB: the filter input and every field but the
+  // text (which can be long and stays in the store).
   struct Entry {
     std::string external_id;
     json metadata;
+    std::optional<std::string> source;
+    std::optional<std::string> content_hash;
     int64_t created_at_ms = 0;
     int64_t updated_at_ms = 0;
-    bool has_extra = false;  // text, source or content hash stored: join from RocksDB
+    bool has_text = false;  // text stored: join it from RocksDB
   };
 
   fs::path dir;
@@ -343,9 +346,10 @@ struct Collection::Impl {
       Status st = decode_document(std::string_view(it->value().data(), it->value().size()), &d);
       if (!st.is_ok())
         return st.with_context("collection '" + name + "', internal id " + std::to_string(id));
-      const bool extra = d.text || d.source || d.content_hash;
-      docs.emplace(static_cast<int64_t>(id), Entry{std::move(d.id), std::move(d.metadata),
-                                                   d.created_at_ms, d.updated_at_ms, extra});
+      docs.emplace(
+          static_cast<int64_t>(id),
+          Entry{std::move(d.id), std::move(d.metadata), std::move(d.source),
+                std::move(d.content_hash), d.created_at_ms, d.updated_at_ms, d.text.has_value()});
     }
     return from_rocksdb(it->status(), "reading documents");
   }
@@ -801,8 +805,9 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
     for (int64_t id : removed) c.docs.erase(id);
     for (size_t i = 0; i < documents.size(); ++i) {
       const Document& in = documents[i];
-      c.docs[added[i]] = Impl::Entry{in.id, std::move(metadata[i]), created[i], now,
-                                     in.text || in.source || in.content_hash};
+      c.docs[added[i]] =
+          Impl::Entry{in.id, std::move(metadata[i]), in.source, in.content_hash, created[i],
+                      now,   in.text.has_value()};
     }
     if (!st.is_ok()) c.repair_index_locked(st);
     c.changes_since_snapshot += static_cast<int64_t>(removed.size() + added.size());
@@ -967,17 +972,19 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
       h.document.id = it->second.external_id;
       if (options.include_metadata) {
         h.document.metadata = it->second.metadata;
+        h.document.source = it->second.source;
+        h.document.content_hash = it->second.content_hash;
         h.document.created_at_ms = it->second.created_at_ms;
         h.document.updated_at_ms = it->second.updated_at_ms;
-        if (it->second.has_extra) need_join = true;
+        if (it->second.has_text) need_join = true;
       }
       hits.push_back(std::move(h));
       hit_ids.push_back(id);
     }
   }
   if (need_join && !hit_ids.empty()) {
-    // Text, source and hash live only in RocksDB: one MultiGet per family, for the hits that
-    // have them (and every hit's vector when asked).
+    // Text and vectors live only in RocksDB: one MultiGet per family, for the hits that have a
+    // text (and every hit's vector when asked).
     auto multi_get = [&](Family family, const std::vector<int64_t>& ids,
                          std::vector<std::string>* values) {
       std::vector<std::string> keys;
@@ -994,7 +1001,7 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
     for (auto& hits : out) {
       for (auto& hit : hits) {
         all_hits.push_back(&hit);
-        if (options.include_metadata && c.docs.at(hit_ids[h]).has_extra) {
+        if (options.include_metadata && c.docs.at(hit_ids[h]).has_text) {
           doc_ids.push_back(hit_ids[h]);
           doc_hits.push_back(&hit);
         }
@@ -1011,8 +1018,6 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
         Document d;
         VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
         hit.document.text = std::move(d.text);
-        hit.document.source = std::move(d.source);
-        hit.document.content_hash = std::move(d.content_hash);
       }
     }
     if (options.include_vectors) {
