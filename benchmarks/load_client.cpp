@@ -7,15 +7,19 @@
 //   image  POST /v1/collections/bench/search {"image": <base64 of a golden photo>, "k": 10}
 //   ingest POST /v1/collections/bench/documents, one document (a golden photo + caption) each
 // and reports requests/s, p50 and p99 latency, and the mean encoder batch the server ran (from
-// /metrics). Then an overload run: a second server with small queues (8 workers, 8 pending
-// connections, 4 queued encoder inputs) under 64 clients sending image searches; it reports how
-// many requests were answered 200 and 503 and the server's resident memory over the run.
+// /metrics). The baseline, run in the same command after the server stops: the same calls made
+// directly on an engine in this process (same model, threads and concurrency), i.e. the work
+// without HTTP and JSON; the last column is the HTTP rate as a fraction of it. Then an overload
+// run: a second server with small queues (8 workers, 8 pending connections, 4 queued encoder
+// inputs) under 64 clients sending image searches; it reports how many requests were answered 200
+// and 503 and the server's resident memory over the run.
 //
 // Without --model the base-size network with random weights is written to a temp folder first
-// (0.8 GB; the arithmetic is the real model's). Total load time: 9 x --seconds + the overload
-// run (default 4 s each: about 45 s), plus model loading.
+// (0.8 GB; the arithmetic is the real model's). Offered load: 2 x 9 x --seconds + the overload
+// run (defaults: 54 s + 6 s), plus model loading and finishing the requests in flight at each
+// deadline.
 //
-//   build/benchmarks/api_load_client [--model DIR] [--seconds 4] [--clients 1,4,16]
+//   build/benchmarks/api_load_client [--model DIR] [--seconds 3] [--clients 1,4,16]
 //                                    [--dtype auto|fp32|bf16] [--overload-seconds 6]
 #include <httplib.h>
 #include <poll.h>
@@ -43,6 +47,7 @@
 
 #include "api/base64.h"
 #include "benchmarks/random_base_model.h"
+#include "engine/engine.h"
 
 extern char** environ;
 
@@ -160,10 +165,11 @@ struct RunResult {
   double seconds = 0;
 };
 
-// `clients` threads call `request(thread, i)` (which returns the HTTP status, -1 for a transport
-// failure) until `seconds` have passed.
-RunResult run(int port, int clients, double seconds,
-              const std::function<std::pair<std::string, std::string>(int, int64_t)>& make) {
+// `clients` threads each make a worker (their own connection or nothing) and call it with
+// increasing request numbers until `seconds` have passed; a worker returns the HTTP status of
+// its request (-1 for a transport failure). Requests running at the deadline finish and count.
+using Worker = std::function<int(int64_t)>;
+RunResult run(int clients, double seconds, const std::function<Worker(int)>& make_worker) {
   RunResult result;
   std::mutex mutex;
   std::atomic<int64_t> counter{0};
@@ -172,29 +178,22 @@ RunResult run(int port, int clients, double seconds,
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
-      auto c = client(port);
+      Worker worker = make_worker(t);
       std::vector<double> lat;
       int64_t ok = 0, overloaded = 0, other = 0;
       while (Clock::now() < deadline) {
-        auto [path, body] = make(t, counter.fetch_add(1));
         const auto t0 = Clock::now();
-        auto r = c->Post(path.c_str(), body, "application/json");
+        const int status = worker(counter.fetch_add(1));
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-        if (r && r->status == 200) {
+        if (status == 200) {
           ++ok;
           lat.push_back(ms);
-        } else if (r && r->status == 503) {
+        } else if (status == 503) {
           ++overloaded;
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         } else {
           ++other;
-          if (other < 3)
-            std::cerr << "request failed: "
-                      << (r ? std::to_string(r->status) + " " + r->body
-                            : httplib::to_string(r.error()))
-                      << "\n";
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
-          c = client(port);
         }
       }
       std::lock_guard<std::mutex> lock(mutex);
@@ -210,6 +209,28 @@ RunResult run(int port, int clients, double seconds,
   return result;
 }
 
+// A worker sending POST path+body over its own keep-alive connection.
+Worker http_worker(int port,
+                   std::function<std::pair<std::string, std::string>(int64_t)> make_request) {
+  auto c = std::shared_ptr<httplib::Client>(client(port));
+  return [c, port, make_request, failures = 0](int64_t i) mutable {
+    auto [path, body] = make_request(i);
+    auto r = c->Post(path.c_str(), body, "application/json");
+    if (r) return r->status;
+    if (++failures <= 2) std::cerr << "request failed: " << httplib::to_string(r.error()) << "\n";
+    c = std::shared_ptr<httplib::Client>(client(port));
+    return -1;
+  };
+}
+
+// The HTTP status an engine call would have been answered with.
+int status_of(const vista::Status& s) {
+  if (s.is_ok()) return 200;
+  if (s.code() == vista::StatusCode::kResourceExhausted) return 503;
+  std::cerr << "engine call failed: " << s << "\n";
+  return 500;
+}
+
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return NAN;
   size_t i = static_cast<size_t>(std::ceil(p * sorted.size())) - 1;
@@ -221,7 +242,7 @@ double percentile(const std::vector<double>& sorted, double p) {
 int main(int argc, char** argv) {
   CLI::App app{"Bounded load test of vista serve on 127.0.0.1"};
   std::string model, dtype = "auto", vista_path, clients_list = "1,4,16";
-  double seconds = 4, overload_seconds = 6;
+  double seconds = 3, overload_seconds = 6;
   int threads = 0, overload_clients = 64;
   app.add_option("--model", model, "model directory (default: base-size random weights)");
   app.add_option("--vista", vista_path, "the vista binary (default: ../vista beside this one)");
@@ -268,8 +289,11 @@ int main(int argc, char** argv) {
     for (const auto& e : fs::directory_iterator(golden_dir() / "images"))
       if (e.is_regular_file()) images.push_back(e.path().string());
     std::sort(images.begin(), images.end());
-    std::vector<std::string> image_b64;
-    for (const auto& f : images) image_b64.push_back(vista::api::base64_encode(read_bytes(f)));
+    std::vector<std::string> image_bytes, image_b64;
+    for (const auto& f : images) {
+      image_bytes.push_back(read_bytes(f));
+      image_b64.push_back(vista::api::base64_encode(image_bytes.back()));
+    }
     const std::vector<std::string> phrases = {"a blue whale in the ocean",
                                               "the logo of an open source group",
                                               "a red house with a cat",
@@ -342,52 +366,135 @@ int main(int argc, char** argv) {
       if (!r || r->status != 200) throw std::runtime_error("cannot seed the collection");
     }
 
-    std::printf(
-        "| workload | clients | requests | 503 | errors | req/s | p50 ms | p99 ms | mean encoder "
-        "batch |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|\n");
-    auto report = [&](const char* name, int c, const RunResult& r, double batch) {
-      std::printf("| %s | %d | %lld | %lld | %lld | %.2f | %.1f | %.1f | %.2f |\n", name, c,
-                  static_cast<long long>(r.ok), static_cast<long long>(r.overloaded),
-                  static_cast<long long>(r.other), r.ok / r.seconds,
-                  percentile(r.latencies_ms, 0.5), percentile(r.latencies_ms, 0.99), batch);
-      std::fflush(stdout);
-    };
     const std::string search_path = "/v1/collections/bench/search";
     const std::string docs_path = "/v1/collections/bench/documents";
+    // Each workload as an HTTP request and as the same engine call made in-process (the
+    // baseline: what the server does for it, without HTTP and JSON).
     struct Workload {
       const char* name;
-      std::function<std::pair<std::string, std::string>(int, int64_t)> make;
+      std::function<std::pair<std::string, std::string>(int64_t)> http;
+      std::function<vista::Status(vista::engine::Engine&, int64_t)> direct;
     };
+    // Every ingested document is new (a repeated id with the same content would be "unchanged"
+    // and skip the encoder).
+    std::atomic<int64_t> next_id{0};
+    vista::engine::SearchOptions k10;
+    k10.k = 10;
     const std::vector<Workload> workloads = {
         {"text search",
-         [&](int, int64_t i) {
+         [&](int64_t i) {
            return std::make_pair(search_path, text_bodies[i % text_bodies.size()]);
+         },
+         [&](vista::engine::Engine& e, int64_t i) {
+           vista::engine::Query q;
+           q.text = phrases[i % phrases.size()];
+           return e.search("bench", q, k10).status();
          }},
         {"image search",
-         [&](int, int64_t i) {
+         [&](int64_t i) {
            return std::make_pair(search_path, image_bodies[i % image_bodies.size()]);
+         },
+         [&](vista::engine::Engine& e, int64_t i) {
+           vista::engine::Query q;
+           q.image_bytes = image_bytes[i % image_bytes.size()];
+           return e.search("bench", q, k10).status();
          }},
         {"ingest (1 image + text per request)",
-         [&](int, int64_t i) {
-           json doc = {{"id", "load-" + std::to_string(i)},
+         [&](int64_t i) {
+           json doc = {{"id", "load-" + std::to_string(next_id++)},
                        {"text", phrases[i % phrases.size()]},
                        {"image", image_b64[i % image_b64.size()]}};
            return std::make_pair(docs_path, json({{"documents", json::array({doc})}}).dump());
+         },
+         [&](vista::engine::Engine& e, int64_t i) {
+           vista::engine::NewDocument d;
+           d.id = "load-" + std::to_string(next_id++);
+           d.text = phrases[i % phrases.size()];
+           d.image_bytes = image_bytes[i % image_bytes.size()];
+           vista::engine::AddOptions o;
+           o.create_collection = false;
+           auto r = e.add_documents("bench", {d}, o);
+           if (r.is_ok() && r->failed > 0) return r->items[0].error;
+           return r.status();
          }},
     };
-    for (const auto& w : workloads) {
-      for (int c : levels) {
+    struct Cell {
+      RunResult http, direct;
+      double batch = NAN;
+    };
+    std::vector<std::vector<Cell>> cells(workloads.size(), std::vector<Cell>(levels.size()));
+    for (size_t w = 0; w < workloads.size(); ++w) {
+      for (size_t l = 0; l < levels.size(); ++l) {
         auto before = encoder_batches(port);
-        RunResult r = run(port, c, seconds, w.make);
+        cells[w][l].http =
+            run(levels[l], seconds, [&](int) { return http_worker(port, workloads[w].http); });
         auto after = encoder_batches(port);
         const double batches = after.second - before.second;
-        report(w.name, c, r, batches > 0 ? (after.first - before.first) / batches : NAN);
+        if (batches > 0) cells[w][l].batch = (after.first - before.first) / batches;
+        std::cerr << workloads[w].name << " x" << levels[l] << " over HTTP: " << cells[w][l].http.ok
+                  << " requests\n";
       }
     }
     auto [rss, hwm] = server->memory_mib();
-    std::printf("\nserver memory after the runs: RSS %.0f MiB, peak %.0f MiB\n", rss, hwm);
     server.reset();
+
+    // The baseline: the same calls on an engine in this process, the server stopped.
+    {
+      vista::engine::EngineOptions options;
+      options.data_dir = scratch / "direct";
+      options.model_dir = model;
+      options.encoder_threads = threads;
+      options.encoder_dtype = dtype;
+      auto engine = vista::engine::Engine::open(options);
+      if (!engine.is_ok()) throw std::runtime_error(engine.status().to_string());
+      auto& e = **engine;
+      if (auto c = e.create_collection("bench"); !c.is_ok())
+        throw std::runtime_error(c.status().to_string());
+      std::vector<vista::engine::NewDocument> seed;
+      for (size_t i = 0; i < phrases.size(); ++i) {
+        vista::engine::NewDocument d;
+        d.id = "text-" + std::to_string(i);
+        d.text = phrases[i];
+        seed.push_back(d);
+      }
+      for (size_t i = 0; i < image_bytes.size(); ++i) {
+        vista::engine::NewDocument d;
+        d.id = "seed-" + std::to_string(i);
+        d.image_bytes = image_bytes[i];
+        seed.push_back(d);
+      }
+      if (auto r = e.add_documents("bench", seed); !r.is_ok())
+        throw std::runtime_error(r.status().to_string());
+      for (size_t w = 0; w < workloads.size(); ++w) {
+        for (size_t l = 0; l < levels.size(); ++l) {
+          cells[w][l].direct = run(levels[l], seconds, [&](int) -> Worker {
+            return [&, w](int64_t i) { return status_of(workloads[w].direct(e, i)); };
+          });
+          std::cerr << workloads[w].name << " x" << levels[l]
+                    << " in-process: " << cells[w][l].direct.ok << " requests\n";
+        }
+      }
+    }
+
+    std::printf(
+        "| workload | clients | requests | req/s | p50 ms | p99 ms | mean encoder batch | "
+        "in-process req/s | in-process p50 ms | HTTP / in-process req/s |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t w = 0; w < workloads.size(); ++w) {
+      for (size_t l = 0; l < levels.size(); ++l) {
+        const Cell& c = cells[w][l];
+        const double http_qps = c.http.ok / c.http.seconds;
+        const double direct_qps = c.direct.ok / c.direct.seconds;
+        std::printf("| %s | %d | %lld%s | %.2f | %.1f | %.1f | %.2f | %.2f | %.1f | %.2f |\n",
+                    workloads[w].name, levels[l], static_cast<long long>(c.http.ok),
+                    c.http.overloaded + c.http.other > 0 ? " (some failed)" : "", http_qps,
+                    percentile(c.http.latencies_ms, 0.5), percentile(c.http.latencies_ms, 0.99),
+                    c.batch, direct_qps, percentile(c.direct.latencies_ms, 0.5),
+                    direct_qps > 0 ? http_qps / direct_qps : NAN);
+      }
+    }
+    std::printf("\nserver memory after the runs: RSS %.0f MiB, peak %.0f MiB\n", rss, hwm);
+    std::fflush(stdout);
 
     if (overload_seconds > 0) {
       // Small queues so that the offered load exceeds what the server holds.
@@ -406,7 +513,8 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
       });
-      RunResult r = run(busy.port(), overload_clients, overload_seconds, workloads[1].make);
+      RunResult r = run(overload_clients, overload_seconds,
+                        [&](int) { return http_worker(busy.port(), workloads[1].http); });
       done = true;
       sampler.join();
       std::printf(
