@@ -64,7 +64,17 @@ void Service::search(const httplib::Request& req, httplib::Response& res,
   auto found = engine_->search(params[0], query, options);
   if (!found.is_ok()) fail(found.status(), query.image_bytes.has_value(), "searching");
   json hits = json::array();
-  for (const auto& hit : found->hits) hits.push_back(hit_json(hit, with_metadata, with_vector));
+  for (const auto& hit : found->hits) {
+    json h = hit_json(hit, with_metadata, with_vector);
+    if (with_metadata) {
+      // What a result list shows besides the metadata: the caption and whether there is a
+      // picture to fetch (saves a request that would answer 404).
+      h["text"] = hit.document.text ? json(*hit.document.text) : json(nullptr);
+      const std::string url = image_url(params[0], hit.document);
+      h["image"] = url.empty() ? json(nullptr) : json(url);
+    }
+    hits.push_back(std::move(h));
+  }
   send_json(res, 200,
             {{"hits", hits}, {"took_ms", found->took_ms}, {"truncated", found->truncated}});
 }

@@ -374,6 +374,8 @@ TEST_F(ApiServerTest, Search) {
   EXPECT_EQ(r["hits"][0]["id"], "whale");
   EXPECT_NEAR(r["hits"][0]["score"].get<double>(), 1.0, 1e-4);
   EXPECT_EQ(r["hits"][0]["metadata"]["kind"], "animal");
+  EXPECT_EQ(r["hits"][0]["text"], "blue whale");
+  EXPECT_TRUE(r["hits"][0]["image"].is_null());
   EXPECT_FALSE(r["hits"][0].contains("vector"));
   EXPECT_EQ(r["truncated"], false);
   EXPECT_TRUE(r["took_ms"].is_number());
@@ -385,6 +387,8 @@ TEST_F(ApiServerTest, Search) {
   ASSERT_FALSE(r["hits"].empty());
   EXPECT_EQ(r["hits"][0]["id"], "logo");
   EXPECT_NEAR(r["hits"][0]["score"].get<double>(), 1.0, 1e-4);
+  EXPECT_EQ(r["hits"][0]["image"], "/v1/collections/find/documents/logo/image");
+  EXPECT_TRUE(r["hits"][0]["text"].is_null());
 
   // More like this: the document itself is left out.
   r = search("find", {{"id", "whale"}, {"k", 10}});
@@ -402,6 +406,7 @@ TEST_F(ApiServerTest, Search) {
   EXPECT_EQ(r["hits"][0]["id"], "dragon");
   EXPECT_EQ(r["hits"][0]["vector"].size(), 96u);
   EXPECT_FALSE(r["hits"][0].contains("metadata"));
+  EXPECT_FALSE(r["hits"][0].contains("text"));
 
   // Filters.
   r = search("find", {{"text", "blue whale"}, {"k", 10}, {"filter", {{"kind", "photo"}}}});
