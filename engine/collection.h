@@ -82,9 +82,12 @@ struct CollectionOptions {
   bool sync_writes = true;
   // Write an index snapshot on close() / destruction.
   bool snapshot_on_close = true;
-  // When > 0, upsert/remove write a snapshot once this many vectors were added or removed since
-  // the last one, bounding replay time on open. 0 leaves snapshots to the caller and close().
-  int64_t auto_snapshot_changes = 0;
+  // When > 0, the upsert/remove that brings the number of vectors added or removed since the last
+  // snapshot to this many writes a snapshot before returning, bounding the replay work after a
+  // crash (replaying costs about what adding those vectors cost). The snapshot runs under the
+  // writer lock (searches continue) and takes as long as writing the whole index (about 15 s
+  // for 1M x 768 Flat on the reference machine). 0 leaves snapshots to snapshot() and close().
+  int64_t auto_snapshot_changes = 100000;
   // RocksDB block cache for documents and vectors.
   size_t block_cache_bytes = 64u << 20;
 };
