@@ -41,9 +41,9 @@ vista::cli::CommandRunner setup_compare(CLI::App& sub) {
       ->capture_default_str();
   sub.add_flag("--json", args->json, "print one JSON object");
   return [args]() {
-    if (args->images.size() != 2) {
-      return vista::cli::report_failure(
-          Status::invalid_argument("give exactly two images: --image A --image B"));
+    if (args->images.size() != 2) {  // a usage error: exit 2, like CLI11's own
+      std::cerr << "error: give exactly two images: --image A --image B\n";
+      return 2;
     }
     auto mode = vista::encoder::parse_compute_mode(args->dtype);
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());
@@ -74,12 +74,12 @@ vista::cli::CommandRunner setup_compare(CLI::App& sub) {
     const double mm_text = dot(at, t);
     const double mm_mm = dot(at, bt);
     if (args->json) {
-      std::cout << nlohmann::json{{"image_a_image_b", image_image},
-                                  {"a_text_image_a", mm_image},
-                                  {"a_text_text", mm_text},
-                                  {"a_text_b_text", mm_mm},
-                                  {"dim", a.size()},
-                                  {"model_id", enc.model_id()}}
+      std::cout << nlohmann::ordered_json{{"image_a_image_b", image_image},
+                                          {"a_text_image_a", mm_image},
+                                          {"a_text_text", mm_text},
+                                          {"a_text_b_text", mm_mm},
+                                          {"dim", a.size()},
+                                          {"model_id", enc.model_id()}}
                        .dump()
                 << "\n";
       return 0;

@@ -39,7 +39,7 @@ Result<EncodeInput> make_input(const Encoder& encoder, const std::optional<std::
   return input;
 }
 
-nlohmann::json output_json(const EncodeOutput& out) {
+nlohmann::ordered_json output_json(const EncodeOutput& out) {
   return {{"vector", out.vector}, {"dim", out.vector.size()}, {"truncated", out.truncated}};
 }
 
@@ -101,7 +101,9 @@ int run_batch(const Encoder& encoder, const std::string& file) {
         std::cout << output_json(*r).dump() << "\n";
       } else {
         any_failed = true;
-        std::cout << nlohmann::json{{"error", r.status().message()}, {"line", items[i].line}}.dump()
+        std::cout << nlohmann::ordered_json{{"error", r.status().message()},
+                                            {"line", items[i].line}}
+                         .dump()
                   << "\n";
       }
     }
@@ -125,13 +127,14 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
     const bool has_text = sub.count("--text") > 0;
     const bool has_image = sub.count("--image") > 0;
     const bool has_batch = sub.count("--batch") > 0;
+    // Usage errors exit with 2, like CLI11's own.
     if (has_batch && (has_text || has_image)) {
-      return vista::cli::report_failure(
-          Status::invalid_argument("--batch cannot be combined with --text or --image"));
+      std::cerr << "error: --batch cannot be combined with --text or --image\n";
+      return 2;
     }
     if (!has_batch && !has_text && !has_image) {
-      return vista::cli::report_failure(
-          Status::invalid_argument("give --text, --image, both, or --batch FILE.jsonl"));
+      std::cerr << "error: give --text, --image, both, or --batch FILE.jsonl\n";
+      return 2;
     }
     auto mode = vista::encoder::parse_compute_mode(args->dtype);
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());

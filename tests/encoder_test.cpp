@@ -23,6 +23,15 @@ using vista::testing::WorstCosine;
 
 constexpr double kMinCosine = 0.99999;
 
+// One intra-op thread: the suite runs beside other test programs (ctest -j), where OpenMP teams
+// waiting on each other only cost time; the concurrency test brings its own threads.
+EncoderOptions test_options(size_t max_batch = 16) {
+  EncoderOptions options;
+  options.threads = 1;
+  options.max_batch = max_batch;
+  return options;
+}
+
 // "imgs/x.png" -> golden/images/x.png, "edge/y.jpg" -> golden/images/edge/y.jpg.
 std::filesystem::path golden_image_path(const std::string& name) {
   if (name.rfind("imgs/", 0) == 0) return golden_dir() / "images" / name.substr(5);
@@ -34,7 +43,7 @@ class EncoderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!std::filesystem::exists(golden_dir() / "golden.json")) return;
-    auto loaded = Encoder::load(tiny_model_dir());
+    auto loaded = Encoder::load(tiny_model_dir(), test_options());
     ASSERT_TRUE(loaded.is_ok()) << loaded.status();
     encoder_ = *loaded;
   }
@@ -154,7 +163,7 @@ TEST_F(EncoderTest, MixedBatchEqualsSingleCalls) {
 }
 
 TEST_F(EncoderTest, SmallMaxBatchGivesTheSameVectors) {
-  auto small = Encoder::load(tiny_model_dir(), EncoderOptions{ComputeMode::kFp32, 0, 2});
+  auto small = Encoder::load(tiny_model_dir(), test_options(2));
   ASSERT_TRUE(small.is_ok()) << small.status();
   std::vector<EncodeInput> inputs = {text("one"),
                                      text("two words"),
@@ -290,9 +299,9 @@ TEST(EncoderLoadTest, PthAndSafetensorsGiveTheSameModel) {
   }
   std::filesystem::create_symlink(tiny_model_dir() / "Visualized_tiny.pth",
                                   dir.path() / "Visualized_tiny.pth");
-  auto from_pth = Encoder::load(dir.path());
+  auto from_pth = Encoder::load(dir.path(), test_options());
   ASSERT_TRUE(from_pth.is_ok()) << from_pth.status();
-  auto from_safetensors = Encoder::load(tiny_model_dir());
+  auto from_safetensors = Encoder::load(tiny_model_dir(), test_options());
   ASSERT_TRUE(from_safetensors.is_ok()) << from_safetensors.status();
   auto id_hash = [](const std::string& id) { return id.substr(id.find('@')); };
   EXPECT_EQ(id_hash((*from_pth)->model_id()), id_hash((*from_safetensors)->model_id()));

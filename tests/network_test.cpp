@@ -46,6 +46,8 @@ std::string shape_dtype(const torch::Tensor& t) {
 class TinyNetwork {
  public:
   explicit TinyNetwork(ComputeMode mode) {
+    // One intra-op thread: the suite runs beside other test programs (ctest -j).
+    at::set_num_threads(1);
     auto config = load_model_config(tiny_model_dir());
     EXPECT_TRUE(config.is_ok()) << config.status();
     model_ = VisualizedBge(*config);
@@ -59,6 +61,25 @@ class TinyNetwork {
     c10::InferenceMode guard;
     auto t = torch::tensor(ids, torch::kLong).unsqueeze(0);
     return to_vector(model_->encode_text(t, torch::ones_like(t))[0]);
+  }
+  std::vector<std::vector<float>> mm_batch(const std::string& image,
+                                           const std::vector<std::vector<int64_t>>& prompts) const {
+    c10::InferenceMode guard;
+    size_t length = 0;
+    for (const auto& p : prompts) length = std::max(length, p.size());
+    const auto n = static_cast<int64_t>(prompts.size());
+    auto ids = torch::zeros({n, static_cast<int64_t>(length)}, torch::kLong);
+    auto mask = torch::zeros_like(ids);
+    for (int64_t i = 0; i < n; ++i) {
+      const auto len = static_cast<int64_t>(prompts[i].size());
+      ids[i].slice(0, 0, len).copy_(torch::tensor(prompts[i], torch::kLong));
+      mask[i].slice(0, 0, len).fill_(1);
+    }
+    auto pixels = crop_pixels(image).unsqueeze(0).expand({n, -1, -1, -1}).contiguous();
+    auto vectors = model_->encode_mm(pixels, ids, mask);
+    std::vector<std::vector<float>> out;
+    for (int64_t i = 0; i < n; ++i) out.push_back(to_vector(vectors[i]));
+    return out;
   }
   std::vector<float> mm(const std::string& image, const std::vector<int64_t>& ids) const {
     c10::InferenceMode guard;
@@ -263,10 +284,17 @@ void check_golden(ComputeMode mode, double min_cosine) {
   for (const auto& entry : golden["images"]) {
     if (entry.contains("error")) continue;
     const auto image = entry["image"].get<std::string>();
-    check(net.mm(image, empty_prompt), entry["image_only"], image + " image_only");
+    // The image alone and with each prompt, as one padded batch of the same image.
+    std::vector<std::vector<int64_t>> prompts = {empty_prompt};
+    std::vector<nlohmann::json> wanted = {entry["image_only"]};
+    std::vector<std::string> labels = {image + " image_only"};
     for (auto& [text, vec] : entry["mm"].items()) {
-      check(net.mm(image, tokens.full(text)), vec, image + " + '" + text + "'");
+      prompts.push_back(tokens.full(text));
+      wanted.push_back(vec);
+      labels.push_back(image + " + '" + text + "'");
     }
+    auto vectors = net.mm_batch(image, prompts);
+    for (size_t i = 0; i < prompts.size(); ++i) check(vectors[i], wanted[i], labels[i]);
   }
   for (const auto& entry : golden["texts"]) {
     const auto text = entry["text"].get<std::string>();
@@ -330,6 +358,12 @@ TEST(NetworkGoldenTest, EagerMatchesReference) {
 TEST(NetworkGoldenTest, Fp32MatchesReference) {
   VISTA_REQUIRE_GOLDEN();
   check_golden(ComputeMode::kFp32, kMinCosine);
+}
+
+TEST(NetworkGoldenTest, Bf16StaysCloseToReference) {
+  VISTA_REQUIRE_GOLDEN();
+  if (!onednn::bf16_supported()) GTEST_SKIP() << "this CPU has no bf16 support";
+  check_golden(ComputeMode::kBf16, 0.999);
 }
 
 }  // namespace

@@ -44,8 +44,7 @@ BertLayerImpl::BertLayerImpl(const BertConfig& config)
 
 void BertLayerImpl::prepare(ComputeMode mode) {
   mode_ = mode;
-  for (auto* linear :
-       {&query_, &key_, &value_, &attention_dense_, &intermediate_dense_, &output_dense_}) {
+  for (auto* linear : {&attention_dense_, &intermediate_dense_, &output_dense_}) {
     (*linear)->prepare(mode);
   }
   if (mode == ComputeMode::kEager) {
@@ -60,26 +59,33 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x,
                                      const torch::Tensor& additive_mask) const {
   const int64_t batch = x.size(0);
   const int64_t length = x.size(1);
+  const int64_t d = heads_ * head_dim_;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
   torch::Tensor q, k, v;
   if (qkv_.defined()) {
-    auto parts = qkv_(x).chunk(3, -1);
-    q = parts[0];
-    k = parts[1];
-    v = parts[2];
+    // Strided views into the fused product: no copies before the attention products.
+    auto qkv = qkv_(x);
+    auto head_view = [&](int64_t part) {
+      return qkv.slice(-1, part * d, (part + 1) * d)
+          .view({batch, length, heads_, head_dim_})
+          .permute({0, 2, 1, 3});
+    };
+    q = head_view(0);
+    k = head_view(1);
+    v = head_view(2);
   } else {
-    q = query_->forward(x);
-    k = key_->forward(x);
-    v = value_->forward(x);
+    auto split = [&](const torch::Tensor& t) {
+      return t.reshape({batch, length, heads_, head_dim_}).permute({0, 2, 1, 3});
+    };
+    q = split(query_->forward(x));
+    k = split(key_->forward(x));
+    v = split(value_->forward(x));
   }
-  auto split = [&](const torch::Tensor& t) {
-    return t.reshape({batch, length, heads_, head_dim_}).permute({0, 2, 1, 3});
-  };
-  auto context = attention(split(q), split(k), split(v), additive_mask,
-                           1.0 / std::sqrt(double(head_dim_)), mode_);
-  context = context.permute({0, 2, 1, 3}).reshape({batch, length, heads_ * head_dim_});
-  auto attended = attention_ln_->forward(attention_dense_->forward(context) + x);
-  auto hidden = torch::gelu(intermediate_dense_->forward(attended));
-  return output_ln_->forward(output_dense_->forward(hidden) + attended);
+  auto context = attention(q, k, v, additive_mask, scale, mode_);
+  auto attended =
+      attention_ln_->forward(attention_dense_->forward(context, Epilogue::kAddResidual, x));
+  auto hidden = intermediate_dense_->forward(attended, Epilogue::kGelu);
+  return output_ln_->forward(output_dense_->forward(hidden, Epilogue::kAddResidual, attended));
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include "common/logging.h"
 #include "encoder/checkpoint/checkpoint.h"
+#include "encoder/model/onednn.h"
 #include "encoder/model/visualized_bge.h"
 #include "encoder/text/tokenizer.h"
 
@@ -118,7 +120,14 @@ Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path
   VISTA_RETURN_IF_ERROR(check_model_dir(model_dir));
   if (options.max_batch == 0) return Status::invalid_argument("max_batch must be at least 1");
   if (options.threads < 0) return Status::invalid_argument("threads must not be negative");
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.mode == ComputeMode::kBf16 && !onednn::bf16_supported()) {
+    return Status::unsupported(
+        "the bf16 compute mode needs a CPU with AVX512-BF16 or AMX; use fp32 on this machine");
+  }
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
 
   VISTA_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(model_dir));
   VISTA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::from_vocab_file(model_dir / "vocab.txt"));
@@ -148,6 +157,10 @@ Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path
   } catch (const c10::Error& e) {
     return Status::internal("preparing the network from " + weights_path.string() +
                             " failed: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    // oneDNN reports through dnnl::error (e.g. a compute mode this CPU cannot run).
+    return Status::internal("preparing the network from " + weights_path.string() + " for " +
+                            compute_mode_name(options.mode) + " failed: " + e.what());
   }
   encoder->load_seconds_ = seconds_since(start);
   spdlog::info("encoder: loaded {} ({}, {} mode, {} intra-op threads) in {:.2f} s (read {:.2f} s)",
@@ -200,12 +213,16 @@ Result<std::vector<EncodeOutput>> Encoder::encode(const std::vector<EncodeInput>
   }
   std::vector<EncodeOutput> out(batch.size());
   try {
+    // OpenMP thread counts are per calling thread: apply the process setting to this one.
+    at::init_num_threads();
     c10::InferenceMode inference;
     VISTA_RETURN_IF_ERROR(encode_texts(batch, std::move(texts), &out));
     VISTA_RETURN_IF_ERROR(encode_with_images(batch, std::move(with_images), &out));
   } catch (const c10::Error& e) {
     return Status::internal(std::string("encoder forward pass failed: ") +
                             e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("encoder forward pass failed: ") + e.what());
   }
   return out;
 }

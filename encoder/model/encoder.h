@@ -3,8 +3,7 @@
 //
 // Thread-safety: load() is the only mutating step. The returned Encoder is immutable and shared
 // read-only; any number of threads may call encode() at once. libtorch's intra-op thread count is
-// process-wide: load() sets it when EncoderOptions::threads > 0, so that every encode() in the
-// process uses that many threads per call.
+// process-wide: load() sets it, and every encode() call, from whatever thread, uses that many.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +27,9 @@ struct EncoderOptions {
   // kFp32 (default): exact, oneDNN products. kBf16: faster, cosine to fp32 >= 0.999.
   // kEager: plain libtorch, the reference's op sequence (a baseline for benchmarks).
   ComputeMode mode = ComputeMode::kFp32;
-  // libtorch intra-op threads for the whole process; 0 keeps the current setting.
+  // Intra-op threads (libtorch and oneDNN) for the whole process; 0 means every hardware thread
+  // (libtorch's own default counts physical cores only, which leaves half of a 2-vCPU machine
+  // idle).
   int threads = 0;
   // Most inputs per forward pass; larger batches are split (bounds memory, not results).
   size_t max_batch = 16;

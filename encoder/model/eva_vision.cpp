@@ -13,9 +13,9 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::stack({-x2, x1}, -1).flatten(-2);
 }
 
-// Swaps the members of each pair: (x0, x1, ...) -> (x1, x0, ...).
-torch::Tensor swap_pairs(const torch::Tensor& x) {
-  return x.unflatten(-1, {-1, 2}).flip(-1).flatten(-2);
+// The interleaved pairs (x0, x1) of the last axis as complex numbers x0 + i x1 (a view).
+torch::Tensor as_complex_pairs(const torch::Tensor& x) {
+  return torch::view_as_complex(x.unflatten(-1, {-1, 2}));
 }
 
 }  // namespace
@@ -60,62 +60,79 @@ EvaAttentionImpl::EvaAttentionImpl(const VisionConfig& config)
 
 void EvaAttentionImpl::prepare(ComputeMode mode) {
   mode_ = mode;
-  q_proj_->prepare(mode);
-  k_proj_->prepare(mode);
-  v_proj_->prepare(mode);
   proj_->prepare(mode);
   if (mode == ComputeMode::kEager) {
     qkv_ = DenseOp();
-    cos_ = signed_sin_ = torch::Tensor();
+    rotation_ = torch::Tensor();
     return;
   }
   auto weight = torch::cat({q_proj_->weight, k_proj_->weight, v_proj_->weight}, 0);
   auto bias = torch::cat({q_bias_, torch::zeros_like(q_bias_), v_bias_}, 0);
   qkv_ = DenseOp(weight, bias, mode);
-  cos_ = rope_->freqs_cos.contiguous();
-  // rotate_half(t) * sin == swap_pairs(t) * (sin with even lanes negated); negation is exact.
-  auto sign = torch::ones({head_width_}, torch::kFloat32);
-  sign.slice(0, 0, head_width_, 2).fill_(-1.0f);
-  signed_sin_ = (rope_->freqs_sin * sign).contiguous();
+  // EVA repeats each frequency for both members of a pair, so one angle per pair describes the
+  // tables; when a checkpoint's tables are not of that form, the eager formula is kept.
+  const auto& cos = rope_->freqs_cos;
+  const auto& sin = rope_->freqs_sin;
+  auto even = [](const torch::Tensor& t) { return t.slice(-1, 0, t.size(-1), 2); };
+  auto odd = [](const torch::Tensor& t) { return t.slice(-1, 1, t.size(-1), 2); };
+  if (torch::equal(even(cos), odd(cos)) && torch::equal(even(sin), odd(sin))) {
+    const int64_t patches = cos.size(0);
+    rotation_ = torch::complex(even(cos).contiguous(), even(sin).contiguous())
+                    .view({1, patches, 1, head_width_ / 2});
+  } else {
+    rotation_ = torch::Tensor();
+  }
 }
 
 torch::Tensor EvaAttentionImpl::apply_rope(const torch::Tensor& t) const {
-  // t [B, H, 1 + patches, head_width]; the CLS token (index 0) is not rotated.
-  auto cls = t.slice(2, 0, 1);
-  auto patches = t.slice(2, 1);
-  torch::Tensor rotated;
-  if (mode_ == ComputeMode::kEager) {
-    rotated = patches * rope_->freqs_cos + rotate_half(patches) * rope_->freqs_sin;
-  } else {
-    rotated = patches * cos_ + swap_pairs(patches) * signed_sin_;
+  if (!rotation_.defined()) {
+    // t [B, H, 1 + patches, d]; the CLS token (index 0) is not rotated.
+    auto patches = t.slice(2, 1);
+    auto rotated = patches * rope_->freqs_cos + rotate_half(patches) * rope_->freqs_sin;
+    return torch::cat({t.slice(2, 0, 1), rotated}, 2);
   }
-  return torch::cat({cls, rotated}, 2);
+  // t [B, 1 + patches, H, d], a view of the QKV output.
+  auto out = torch::empty(t.sizes(), t.options());
+  out.slice(1, 0, 1).copy_(t.slice(1, 0, 1));
+  auto rotated = as_complex_pairs(out.slice(1, 1));
+  torch::mul_out(rotated, as_complex_pairs(t.slice(1, 1)), rotation_);
+  return out;
 }
 
-torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x) const {
+torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x,
+                                        const torch::Tensor& residual) const {
   const int64_t batch = x.size(0);
   const int64_t tokens = x.size(1);
-  torch::Tensor q, k, v;
+  const int64_t width = heads_ * head_width_;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_width_));
   if (mode_ == ComputeMode::kEager) {
-    q = torch::linear(x, q_proj_->weight, q_bias_);
-    k = torch::linear(x, k_proj_->weight);
-    v = torch::linear(x, v_proj_->weight, v_bias_);
-  } else {
-    auto qkv = qkv_(x);
-    auto parts = qkv.chunk(3, -1);
-    q = parts[0];
-    k = parts[1];
-    v = parts[2];
+    // The reference's op sequence.
+    auto split = [&](const torch::Tensor& t) {
+      return t.reshape({batch, tokens, heads_, head_width_}).permute({0, 2, 1, 3});
+    };
+    auto q = apply_rope(split(torch::linear(x, q_proj_->weight, q_bias_)));
+    auto k = apply_rope(split(torch::linear(x, k_proj_->weight)));
+    auto v = split(torch::linear(x, v_proj_->weight, v_bias_));
+    auto context = attention(q, k, v, torch::Tensor(), scale, mode_);
+    return residual + proj_->forward(inner_attn_ln_->forward(context));
   }
-  auto split = [&](const torch::Tensor& t) {
-    return t.reshape({batch, tokens, heads_, head_width_}).permute({0, 2, 1, 3});
+  // q, k and v are read in place from the fused product through strided views.
+  auto qkv = qkv_(x);
+  auto head_view = [&](int64_t part) {
+    return qkv.slice(-1, part * width, (part + 1) * width)
+        .view({batch, tokens, heads_, head_width_});
   };
-  q = apply_rope(split(q));
-  k = apply_rope(split(k));
-  v = split(v);
-  auto context = attention(q, k, v, torch::Tensor(), 1.0 / std::sqrt(double(head_width_)), mode_);
-  context = context.permute({0, 2, 1, 3}).reshape({batch, tokens, heads_ * head_width_});
-  return proj_->forward(inner_attn_ln_->forward(context));
+  torch::Tensor q, k;
+  if (rotation_.defined()) {
+    q = apply_rope(head_view(0)).permute({0, 2, 1, 3});
+    k = apply_rope(head_view(1)).permute({0, 2, 1, 3});
+  } else {
+    q = apply_rope(head_view(0).permute({0, 2, 1, 3}));
+    k = apply_rope(head_view(1).permute({0, 2, 1, 3}));
+  }
+  auto v = head_view(2).permute({0, 2, 1, 3});
+  auto context = attention(q, k, v, torch::Tensor(), scale, mode_);
+  return proj_->forward(inner_attn_ln_->forward(context), Epilogue::kAddResidual, residual);
 }
 
 SwiGluImpl::SwiGluImpl(int64_t width, int64_t hidden, double eps) {
@@ -126,26 +143,22 @@ SwiGluImpl::SwiGluImpl(int64_t width, int64_t hidden, double eps) {
 }
 
 void SwiGluImpl::prepare(ComputeMode mode) {
+  mode_ = mode;
   w1_->prepare(mode);
   w2_->prepare(mode);
   w3_->prepare(mode);
-  if (mode == ComputeMode::kEager) {
-    w12_ = DenseOp();
-  } else {
-    w12_ = DenseOp(torch::cat({w1_->weight, w2_->weight}, 0), torch::cat({w1_->bias, w2_->bias}, 0),
-                   mode);
-  }
 }
 
-torch::Tensor SwiGluImpl::forward(const torch::Tensor& x) const {
-  torch::Tensor hidden;
-  if (w12_.defined()) {
-    auto both = w12_(x).chunk(2, -1);
-    hidden = torch::silu(both[0]) * both[1];
-  } else {
-    hidden = torch::silu(w1_->forward(x)) * w2_->forward(x);
+torch::Tensor SwiGluImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) const {
+  if (mode_ == ComputeMode::kEager) {
+    auto hidden = torch::silu(w1_->forward(x)) * w2_->forward(x);
+    return residual + w3_->forward(ffn_ln_->forward(hidden));
   }
-  return w3_->forward(ffn_ln_->forward(hidden));
+  // The gate and the product are applied as the products are stored: w2 x + b2 is multiplied
+  // by silu(w1 x + b1) inside its own GEMM.
+  auto gate = w1_->forward(x, Epilogue::kSilu);
+  auto hidden = w2_->forward(x, Epilogue::kMultiply, gate);
+  return w3_->forward(ffn_ln_->forward(hidden), Epilogue::kAddResidual, residual);
 }
 
 EvaBlockImpl::EvaBlockImpl(const VisionConfig& config) {
@@ -161,8 +174,8 @@ void EvaBlockImpl::prepare(ComputeMode mode) {
 }
 
 torch::Tensor EvaBlockImpl::forward(const torch::Tensor& x) const {
-  auto h = x + attn_->forward(norm1_->forward(x));
-  return h + mlp_->forward(norm2_->forward(h));
+  auto h = attn_->forward(norm1_->forward(x), x);
+  return mlp_->forward(norm2_->forward(h), h);
 }
 
 EvaVisionTransformerImpl::EvaVisionTransformerImpl(const VisionConfig& config) : config_(config) {

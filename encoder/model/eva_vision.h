@@ -29,10 +29,13 @@ class EvaAttentionImpl : public torch::nn::Module {
  public:
   explicit EvaAttentionImpl(const VisionConfig& config);
   void prepare(ComputeMode mode);
-  // x [B, 1 + patches, width] -> same shape.
-  torch::Tensor forward(const torch::Tensor& x) const;
+  // residual + attention(x), for x and residual [B, 1 + patches, width] (the addition is fused
+  // into the output projection in the prepared modes).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) const;
 
  private:
+  // Without rotation_ (eager): t [B, H, 1 + patches, d], the reference's rotate_half. With it:
+  // t [B, 1 + patches, H, d] (a view of the QKV output), returned contiguous in that layout.
   torch::Tensor apply_rope(const torch::Tensor& t) const;
 
   int64_t heads_;
@@ -42,10 +45,11 @@ class EvaAttentionImpl : public torch::nn::Module {
   Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, proj_{nullptr};
   LayerNorm inner_attn_ln_{nullptr};
   RotaryTables rope_{nullptr};
-  // Prepared: q, k and v in one product (bias [q_bias, 0, v_bias]), and the RoPE tables in the
-  // form t * cos + swap_pairs(t) * signed_sin, which equals t * cos + rotate_half(t) * sin.
+  // Prepared: q, k and v in one product (bias [q_bias, 0, v_bias]), and the RoPE tables as one
+  // complex factor per pair, [1, patches, 1, head_width / 2]: EVA's rotation of the interleaved
+  // pair (x0, x1) by the pair's angle is the complex product (x0 + i x1) (cos + i sin).
   DenseOp qkv_;
-  torch::Tensor cos_, signed_sin_;
+  torch::Tensor rotation_;
 };
 TORCH_MODULE(EvaAttention);
 
@@ -53,12 +57,13 @@ class SwiGluImpl : public torch::nn::Module {
  public:
   SwiGluImpl(int64_t width, int64_t hidden, double eps);
   void prepare(ComputeMode mode);
-  torch::Tensor forward(const torch::Tensor& x) const;
+  // residual + mlp(x).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) const;
 
  private:
+  ComputeMode mode_ = ComputeMode::kEager;
   Linear w1_{nullptr}, w2_{nullptr}, w3_{nullptr};
   LayerNorm ffn_ln_{nullptr};
-  DenseOp w12_;  // prepared: w1 and w2 in one product
 };
 TORCH_MODULE(SwiGlu);
 

@@ -24,46 +24,27 @@ torch::Tensor uninitialised(torch::IntArrayRef shape) {
   return torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat32).requires_grad(false));
 }
 
-DenseOp::DenseOp(const torch::Tensor& weight, const torch::Tensor& bias, ComputeMode mode)
-    : mode_(mode) {
-  switch (mode) {
-    case ComputeMode::kEager:
-      weight_ = weight;
-      bias_ = bias;
-      break;
-    case ComputeMode::kFp32:
-      // oneDNN reads a dense row-major weight directly; keep one contiguous copy at most.
-      weight_ = weight.contiguous();
-      bias_ = bias.defined() ? bias.contiguous() : bias;
-      break;
-    case ComputeMode::kBf16:
-      weight_ = weight.to(torch::kBFloat16).contiguous();
-      // The bias is added in fp32 after the product: rounding it to bf16 would cost accuracy
-      // for nothing.
-      bias_ = bias.defined() ? bias.contiguous() : bias;
-      break;
+DenseOp::DenseOp(const torch::Tensor& weight, const torch::Tensor& bias, ComputeMode mode) {
+  if (mode == ComputeMode::kEager) {
+    weight_ = weight;
+    bias_ = bias;
+  } else {
+    packed_ = std::make_shared<onednn::PackedLinear>(weight, bias, mode == ComputeMode::kBf16);
   }
 }
 
-torch::Tensor DenseOp::operator()(const torch::Tensor& x) const {
-  switch (mode_) {
-    case ComputeMode::kEager: return torch::linear(x, weight_, bias_);
-    case ComputeMode::kFp32: {
-      auto sizes = x.sizes().vec();
-      auto x2 = x.reshape({-1, sizes.back()}).contiguous();
-      c10::optional<torch::Tensor> bias;
-      if (bias_.defined()) bias = bias_;
-      auto y = at::mkldnn_linear(x2.to_mkldnn(), weight_, bias).to_dense();
-      sizes.back() = weight_.size(0);
-      return y.view(sizes);
-    }
-    case ComputeMode::kBf16: {
-      auto y = torch::linear(x.to(torch::kBFloat16), weight_).to(torch::kFloat32);
-      if (bias_.defined()) y.add_(bias_);
-      return y;
-    }
+torch::Tensor DenseOp::operator()(const torch::Tensor& x, Epilogue epilogue,
+                                  const torch::Tensor& operand) const {
+  if (packed_) return packed_->forward(x, epilogue, operand);
+  auto y = torch::linear(x, weight_, bias_);
+  switch (epilogue) {
+    case Epilogue::kNone: return y;
+    case Epilogue::kGelu: return torch::gelu(y);
+    case Epilogue::kSilu: return torch::silu(y);
+    case Epilogue::kAddResidual: return y + operand;
+    case Epilogue::kMultiply: return y * operand;
   }
-  return {};
+  return y;
 }
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
@@ -75,9 +56,10 @@ void LinearImpl::prepare(ComputeMode mode) {
   op_ = DenseOp(weight, bias, mode);
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) const {
-  if (op_.defined()) return op_(x);
-  return torch::linear(x, weight, bias);
+torch::Tensor LinearImpl::forward(const torch::Tensor& x, Epilogue epilogue,
+                                  const torch::Tensor& operand) const {
+  if (op_.defined()) return op_(x, epilogue, operand);
+  return DenseOp(weight, bias, ComputeMode::kEager)(x, epilogue, operand);
 }
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) {
@@ -86,6 +68,7 @@ LayerNormImpl::LayerNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) {
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) const {
+  if (mode_ != ComputeMode::kEager) return onednn::layer_norm(x, weight, bias, eps_);
   return torch::layer_norm(x, {dim_}, weight, bias, eps_);
 }
 
@@ -99,10 +82,15 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) const {
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& additive_mask, double scale, ComputeMode mode) {
+  const int64_t batch = q.size(0), heads = q.size(1), nq = q.size(2), dim = q.size(3);
+  if (mode != ComputeMode::kEager) {
+    return onednn::attention(q, k, v, additive_mask, scale, mode == ComputeMode::kBf16)
+        .view({batch, nq, heads * dim});
+  }
   auto scores = torch::matmul(q * scale, k.transpose(-2, -1));
   if (additive_mask.defined()) scores = scores + additive_mask;
   auto probs = torch::softmax(scores, -1);
-  return torch::matmul(probs, v);
+  return torch::matmul(probs, v).permute({0, 2, 1, 3}).reshape({batch, nq, heads * dim});
 }
 
 }  // namespace vista::encoder

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "encoder/model/compute_mode.h"
+#include "encoder/model/onednn.h"
 
 namespace vista::encoder {
 
@@ -20,23 +21,25 @@ namespace vista::encoder {
 // module tree mirrors the checkpoint's key names.
 class ModuleNode : public torch::nn::Module {};
 
-// y = x W^T + b with W and b laid out for one ComputeMode. Built by prepare() from the
-// registered parameters; copies of the weights are made only where the mode needs another
-// layout or dtype. Input and output are fp32 in every mode.
+using onednn::Epilogue;
+
+// y = epilogue(x W^T + b) with W and b laid out for one ComputeMode: the registered tensors as
+// they are (kEager), or packed once for oneDNN in fp32 or bf16. Built by prepare() from the
+// registered parameters. Input and output are fp32 in every mode.
 class DenseOp {
  public:
   DenseOp() = default;
   // `bias` may be undefined (no bias).
   DenseOp(const torch::Tensor& weight, const torch::Tensor& bias, ComputeMode mode);
 
-  bool defined() const { return weight_.defined(); }
-  int64_t out_features() const { return weight_.size(0); }
-  torch::Tensor operator()(const torch::Tensor& x) const;
+  bool defined() const { return weight_.defined() || packed_ != nullptr; }
+  torch::Tensor operator()(const torch::Tensor& x, Epilogue epilogue = Epilogue::kNone,
+                           const torch::Tensor& operand = torch::Tensor()) const;
 
  private:
-  ComputeMode mode_ = ComputeMode::kEager;
   torch::Tensor weight_;
   torch::Tensor bias_;
+  std::shared_ptr<const onednn::PackedLinear> packed_;
 };
 
 // Parameters `weight` [out, in] and, optionally, `bias` [out], as in torch.nn.Linear. Tensors
@@ -48,7 +51,8 @@ class LinearImpl : public torch::nn::Module {
 
   void prepare(ComputeMode mode);
   // Before prepare(): torch::linear on the registered tensors.
-  torch::Tensor forward(const torch::Tensor& x) const;
+  torch::Tensor forward(const torch::Tensor& x, Epilogue epilogue = Epilogue::kNone,
+                        const torch::Tensor& operand = torch::Tensor()) const;
 
   torch::Tensor weight;
   torch::Tensor bias;  // undefined when the layer has none
@@ -62,6 +66,8 @@ TORCH_MODULE(Linear);
 class LayerNormImpl : public torch::nn::Module {
  public:
   LayerNormImpl(int64_t dim, double eps);
+  // kEager: libtorch's layer_norm; otherwise oneDNN's.
+  void prepare(ComputeMode mode) { mode_ = mode; }
   torch::Tensor forward(const torch::Tensor& x) const;
 
   torch::Tensor weight;
@@ -70,6 +76,7 @@ class LayerNormImpl : public torch::nn::Module {
  private:
   int64_t dim_;
   double eps_;
+  ComputeMode mode_ = ComputeMode::kEager;
 };
 TORCH_MODULE(LayerNorm);
 
@@ -89,8 +96,8 @@ TORCH_MODULE(Embedding);
 // weights are loaded into them.
 torch::Tensor uninitialised(torch::IntArrayRef shape);
 
-// softmax(q k^T * scale + mask) v for q [B, H, Nq, d], k and v [B, H, Nk, d]; `additive_mask`
-// is undefined or broadcastable to [B, H, Nq, Nk]. Returns [B, H, Nq, d].
+// softmax(q k^T * scale + mask) v for q [B, H, Nq, d], k and v [B, H, Nk, d] (any strides);
+// `additive_mask` is undefined or [B, 1, 1, Nk]. Returns the context as [B, Nq, H * d].
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& additive_mask, double scale, ComputeMode mode);
 

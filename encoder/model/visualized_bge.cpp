@@ -137,6 +137,9 @@ void VisualizedBgeImpl::prepare(ComputeMode mode) {
   model_visual->visual->prepare(mode);
   bge_encoder->prepare(mode);
   visual_proj->prepare(mode);
+  for (const auto& module : modules()) {
+    if (auto* norm = module->as<LayerNormImpl>()) norm->prepare(mode);
+  }
 }
 
 torch::Tensor VisualizedBgeImpl::encode_text(const torch::Tensor& ids,

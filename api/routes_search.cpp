@@ -1,0 +1,95 @@
+// POST /v1/collections/{name}/search and POST /v1/embed.
+#include "api/json_codec.h"
+#include "api/service.h"
+#include "engine/filter.h"
+
+namespace vista::api {
+
+using nlohmann::json;
+
+namespace {
+constexpr size_t kMaxVectorLength = 65536;  // the largest dimension a collection may have
+}  // namespace
+
+void Service::search(const httplib::Request& req, httplib::Response& res,
+                     const std::vector<std::string>& params) {
+  const json body = parse_json_body(req);
+  ObjectReader r(body, "the request body");
+  engine::Query query;
+  query.text = r.string("text");
+  const auto image = r.string("image");
+  const auto image_path = r.string("image_path");
+  query.id = r.id("id");
+  query.vector = r.floats("vector", kMaxVectorLength);
+  const auto k = r.integer("k");
+  const auto filter = r.any("filter");
+  const auto search_params = r.object("params");
+  const bool with_metadata = r.boolean("with_metadata").value_or(true);
+  const bool with_vector = r.boolean("with_vector").value_or(false);
+  r.finish();
+
+  engine::SearchOptions options;
+  options.k = k.value_or(10);
+  if (options.k < 1 || options.k > settings_.limits.max_k)
+    throw ApiError::invalid("k must be between 1 and " + std::to_string(settings_.limits.max_k) +
+                            ", got " + std::to_string(options.k));
+  if (search_params) {
+    ObjectReader p(*search_params, "params");
+    const auto ef = p.integer("ef_search");
+    const auto nprobe = p.integer("nprobe");
+    p.finish();
+    auto check = [](const char* name, const std::optional<int64_t>& v) -> int {
+      if (!v) return 0;
+      if (*v < 1 || *v > 100000)
+        throw ApiError::invalid(std::string("params.") + name +
+                                " must be between 1 and 100000, got " + std::to_string(*v));
+      return static_cast<int>(*v);
+    };
+    options.params.ef_search = check("ef_search", ef);
+    options.params.nprobe = check("nprobe", nprobe);
+  }
+  if (filter) {
+    auto compiled = engine::Filter::compile(*filter);
+    if (!compiled.is_ok()) fail(compiled.status(), false, "compiling a filter");
+    options.filter = std::move(compiled).value();
+  }
+  options.include_metadata = with_metadata;
+  options.include_vectors = with_vector;
+
+  if (image && image_path) throw ApiError::invalid("give the image once: image or image_path");
+  check_text(query.text, "text");
+  if (image) query.image_bytes = image_from_base64(*image, "image");
+  if (image_path) query.image_bytes = image_from_path(*image_path).bytes;
+
+  auto found = engine_->search(params[0], query, options);
+  if (!found.is_ok()) fail(found.status(), query.image_bytes.has_value(), "searching");
+  json hits = json::array();
+  for (const auto& hit : found->hits) hits.push_back(hit_json(hit, with_metadata, with_vector));
+  send_json(res, 200,
+            {{"hits", hits}, {"took_ms", found->took_ms}, {"truncated", found->truncated}});
+}
+
+void Service::embed(const httplib::Request& req, httplib::Response& res,
+                    const std::vector<std::string>&) {
+  const json body = parse_json_body(req);
+  ObjectReader r(body, "the request body");
+  engine::Content content;
+  content.text = r.string("text");
+  const auto image = r.string("image");
+  const auto image_path = r.string("image_path");
+  r.finish();
+  if (image && image_path) throw ApiError::invalid("give the image once: image or image_path");
+  if (!content.text && !image && !image_path)
+    throw ApiError::invalid("give a text, an image or both");
+  check_text(content.text, "text");
+  if (image) content.image_bytes = image_from_base64(*image, "image");
+  if (image_path) content.image_bytes = image_from_path(*image_path).bytes;
+  auto embedded = engine_->embed(content);
+  if (!embedded.is_ok()) fail(embedded.status(), content.image_bytes.has_value(), "embedding");
+  send_json(res, 200,
+            {{"vector", embedded->vector},
+             {"dim", embedded->vector.size()},
+             {"truncated", embedded->truncated}});
+}
+
+}  // namespace vista::api

@@ -1,0 +1,77 @@
+// ApiServer: Vista's REST API over HTTP/1.1 (cpp-httplib), as run by `vista serve`.
+//
+// Life cycle:
+//   auto server = ApiServer::create(settings);   // opens the engine (data dir, model)
+//   int port = *server->bind();                  // host:port; port 0 picks a free port
+//   server->serve();                             // blocks until stop()
+//   server->close();                             // engine close: index snapshots
+// stop() may be called from any thread (a signal-watching thread, a test) at any time, also
+// before serve() has started; serve() then returns at once. serve() returns only after every
+// request already being handled has been answered (graceful stop): httplib stops accepting,
+// its workers finish their connections, then serve() returns.
+//
+// The endpoints, request and response shapes, errors and limits are in docs/api.md
+// (docs/openapi.yaml is the machine-readable form). Settings: api/settings.h.
+//
+// Thread-safety: bind/serve/close are called by one thread; stop() from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "api/settings.h"
+#include "common/status.h"
+
+namespace vista::engine {
+class Engine;
+}  // namespace vista::engine
+
+namespace vista::api {
+
+class Service;
+class HttpServer;
+
+class ApiServer {
+ public:
+  // Validates the settings, opens the engine (and the model when settings.model_dir is set),
+  // the image store and the path guard. Sets SIGPIPE to be ignored, process-wide (a client
+  // closing its connection early must not end the process). Errors: InvalidArgument for bad
+  // settings, the engine's Status for the data directory or the model.
+  static Result<std::unique_ptr<ApiServer>> create(const ServerSettings& settings);
+  ~ApiServer();  // stop(), close()
+
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds the listening socket. Returns the port (the chosen one for port 0). IOError when the
+  // address cannot be bound (in use, permission).
+  Result<int> bind();
+  // Serves until stop(). Failed precondition when not bound.
+  Status serve();
+  // Stops accepting connections; serve() returns once in-flight requests are answered.
+  void stop();
+  // Closes the engine (writes index snapshots). Idempotent; call after serve() returned.
+  Status close();
+
+  int port() const { return port_; }
+  // "http://host:port"
+  std::string url() const;
+  engine::Engine& engine();
+
+ private:
+  explicit ApiServer(std::unique_ptr<Service> service);
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<HttpServer> http_;
+  int port_ = -1;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> serving_{false};
+  bool closed_ = false;
+};
+
+// Runs a server until SIGINT or SIGTERM, then stops gracefully and closes the engine. Prints
+// "listening on http://HOST:PORT" to stdout once bound (and logs it). Used by `vista serve`.
+// Blocks SIGINT/SIGTERM in the calling thread first, so call it before other threads exist.
+Status run_until_signalled(const ServerSettings& settings);
+
+}  // namespace vista::api

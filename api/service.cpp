@@ -1,0 +1,316 @@
+#include "api/service.h"
+
+#include <algorithm>
+
+#include "api/base64.h"
+#include "api/json_codec.h"
+#include "api/task_queue.h"
+#include "common/logging.h"
+
+namespace vista::api {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// What pre_route() learned about the request on this worker thread, for dispatch() and log().
+struct RequestState {
+  bool active = false;
+  Clock::time_point start;
+  const Route* route = nullptr;
+  std::vector<std::string> params;
+  std::string label = "unmatched";
+  std::string allowed;            // methods of the path, for 405
+  std::optional<ApiError> early;  // the answer, when the handler must not run
+};
+thread_local RequestState tl_request;
+
+// Splits the raw request target into decoded path segments. Decoding per segment keeps an
+// encoded '/' (%2F) inside a document id instead of splitting on it.
+bool split_target(const std::string& target, std::vector<std::string>* segments) {
+  std::string path = target.substr(0, target.find('?'));
+  segments->clear();
+  if (path.empty() || path[0] != '/') return false;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string decoded;
+    if (!decode_path_segment(std::string_view(path).substr(start, end - start), &decoded))
+      return false;
+    segments->push_back(std::move(decoded));
+    start = end + 1;
+  }
+  // "/" -> [""]; "/v1/collections/" -> [..., ""]: a trailing slash is ignored.
+  if (segments->size() > 1 && segments->back().empty()) segments->pop_back();
+  if (segments->size() == 1 && segments->front().empty()) segments->clear();
+  return true;
+}
+
+bool match(const Route& route, const std::vector<std::string>& segments,
+           std::vector<std::string>* params) {
+  if (route.segments.size() != segments.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string& pattern = route.segments[i];
+    if (!pattern.empty() && pattern.front() == '{') {
+      if (segments[i].empty()) return false;
+      params->push_back(segments[i]);
+    } else if (pattern != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> split_pattern(const std::string& pattern) {
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start < pattern.size()) {
+    size_t end = pattern.find('/', start);
+    if (end == std::string::npos) end = pattern.size();
+    out.push_back(pattern.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string method_label(const std::string& method) {
+  static const char* kKnown[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  for (const char* m : kKnown)
+    if (method == m) return method;
+  return "OTHER";
+}
+
+}  // namespace
+
+Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
+                 std::unique_ptr<ImageStore> images, PathGuard guard)
+    : settings_(std::move(settings)),
+      engine_(std::move(engine)),
+      images_(std::move(images)),
+      guard_(std::move(guard)),
+      keys_(settings_.api_key, settings_.read_only_api_key),
+      thumbnails_(settings_.thumbnail_cache_bytes) {
+  error_context_.retry_after_s = settings_.retry_after_s;
+  struct Spec {
+    const char* method;
+    const char* pattern;
+    Access access;
+    RouteHandler handler;
+  };
+  const Spec specs[] = {
+      {"GET", "/", Access::kPublic, &Service::get_web_page},
+      {"GET", "/index.html", Access::kPublic, &Service::get_web_page},
+      {"GET", "/health", Access::kPublic, &Service::get_health},
+      {"GET", "/ready", Access::kPublic, &Service::get_ready},
+      {"GET", "/metrics", Access::kRead, &Service::get_metrics},
+      {"GET", "/v1/collections", Access::kRead, &Service::list_collections},
+      {"POST", "/v1/collections", Access::kWrite, &Service::create_collection},
+      {"GET", "/v1/collections/{name}", Access::kRead, &Service::get_collection},
+      {"DELETE", "/v1/collections/{name}", Access::kWrite, &Service::delete_collection},
+      {"POST", "/v1/collections/{name}/documents", Access::kWrite, &Service::add_documents},
+      {"GET", "/v1/collections/{name}/documents/{id}", Access::kRead, &Service::get_document},
+      {"DELETE", "/v1/collections/{name}/documents/{id}", Access::kWrite,
+       &Service::delete_document},
+      {"GET", "/v1/collections/{name}/documents/{id}/image", Access::kRead,
+       &Service::get_document_image},
+      {"POST", "/v1/collections/{name}/search", Access::kRead, &Service::search},
+      {"POST", "/v1/embed", Access::kRead, &Service::embed},
+  };
+  for (const auto& s : specs)
+    routes_.push_back({s.method, split_pattern(s.pattern), s.pattern, s.access, s.handler});
+}
+
+httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
+                                                    httplib::Response&) {
+  RequestState& st = tl_request;
+  st = RequestState{};
+  st.active = true;
+  st.start = Clock::now();
+  // Decisions only: every answer is written by dispatch(), after httplib has read the body. A
+  // connection closed with unread input is reset by the kernel, and the reset can destroy the
+  // answer before the client reads it.
+  if (BoundedTaskQueue::is_shedding()) {
+    st.label = "shed";
+    st.early = ApiError::overloaded("too many connections are waiting; retry later",
+                                    settings_.retry_after_s);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  std::vector<std::string> segments;
+  if (!split_target(req.target, &segments)) {
+    st.early = ApiError::malformed("the request path is not valid");
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  std::vector<std::string> params;
+  for (const auto& route : routes_) {
+    if (!match(route, segments, &params)) continue;
+    if (route.method == method) {
+      st.route = &route;
+      st.params = std::move(params);
+      st.label = route.label;
+      break;
+    }
+    if (!st.allowed.empty()) st.allowed += ", ";
+    st.allowed += route.method;
+    st.label = route.label;
+  }
+  if (!st.route) {
+    if (st.allowed.empty()) {
+      st.early = ApiError::not_found("no route " + req.method + " " + req.path);
+    } else {
+      st.early = ApiError{405,
+                          "method_not_allowed",
+                          req.method + " is not allowed here; allowed: " + st.allowed,
+                          {}};
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  const std::string key =
+      presented_key(req.get_header_value("Authorization"), req.get_header_value("X-API-Key"));
+  switch (keys_.check(st.route->access, key)) {
+    case AuthResult::kAllowed: break;
+    case AuthResult::kMissingOrWrongKey:
+      st.early = ApiError::unauthenticated(
+          key.empty() ? "this server needs an API key: send \"Authorization: Bearer <key>\" or "
+                        "\"X-API-Key\""
+                      : "the API key is not valid");
+      break;
+    case AuthResult::kReadOnlyKey:
+      st.early = ApiError::forbidden("the read-only API key cannot call " + st.route->method + " " +
+                                     st.route->label);
+      break;
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
+  RequestState& st = tl_request;
+  if (st.early || !st.route) {
+    const ApiError error =
+        st.early ? *st.early : ApiError::not_found("no route " + req.method + " " + req.path);
+    write_error(res, error);
+    if (error.http_status == 405) res.set_header("Allow", st.allowed);
+    if (error.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    if (BoundedTaskQueue::is_shedding()) res.set_header("Connection", "close");
+    return;
+  }
+  metrics_.request_started();
+  struct Finish {
+    Metrics& m;
+    ~Finish() { m.request_finished(); }
+  } finish{metrics_};
+  try {
+    (this->*(st.route->handler))(req, res, st.params);
+  } catch (const ApiError& e) {
+    write_error(res, e);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unexpected exception: {}", req.method, st.route->label, e.what());
+    write_error(res, ApiError::internal());
+  }
+  // A worker serves one connection for as long as it is kept alive. While other connections
+  // wait for a worker, ask this client to reconnect, so that workers rotate among clients
+  // instead of the first ones keeping them.
+  if (metrics_.waiting_connections().load(std::memory_order_relaxed) > 0)
+    res.set_header("Connection", "close");
+}
+
+void Service::log(const httplib::Request& req, const httplib::Response& res) {
+  RequestState& st = tl_request;
+  const double seconds =
+      st.active ? std::chrono::duration<double>(Clock::now() - st.start).count() : 0.0;
+  metrics_.observe_request(st.label, method_label(req.method), res.status, seconds);
+  spdlog::debug("{} {} -> {} ({:.1f} ms)", req.method, req.path, res.status, seconds * 1000);
+  st = RequestState{};
+}
+
+httplib::Server::HandlerResponse Service::on_error(const httplib::Request&,
+                                                   httplib::Response& res) {
+  if (res.body.empty()) write_error(res, error_for_http_status(res.status));
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void Service::on_exception(const httplib::Request& req, httplib::Response& res,
+                           std::exception_ptr ep) {
+  try {
+    if (ep) std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unexpected exception: {}", req.method, req.path, e.what());
+  } catch (...) {
+    spdlog::error("{} {}: unexpected exception", req.method, req.path);
+  }
+  write_error(res, ApiError::internal());
+}
+
+void Service::fail(const Status& status, bool client_image, const char* what) const {
+  ErrorContext ctx = error_context_;
+  ctx.client_image = client_image;
+  throw status_to_error(status, ctx, what);
+}
+
+std::shared_ptr<engine::Collection> Service::collection(const std::string& name) const {
+  auto got = engine_->catalog().get(name);
+  if (!got.is_ok()) fail(got.status(), false, "opening a collection");
+  return std::move(got).value();
+}
+
+ImageStore::Bucket Service::bucket(const engine::Collection& coll) const {
+  return {coll.name(), coll.info().created_at_ms};
+}
+
+std::string Service::image_from_base64(const std::string& text, const std::string& where) const {
+  // 4 base64 characters carry 3 bytes: refuse before decoding what is too big anyway.
+  if (text.size() / 4 * 3 > settings_.limits.max_image_bytes + 3)
+    throw ApiError::too_large(where + " is larger than limits.max_image_bytes (" +
+                              std::to_string(settings_.limits.max_image_bytes) + " bytes)");
+  auto bytes = base64_decode(text);
+  if (!bytes.is_ok()) throw ApiError::malformed(where + ": " + bytes.status().message());
+  if (bytes->size() > settings_.limits.max_image_bytes)
+    throw ApiError::too_large(where + " is " + std::to_string(bytes->size()) +
+                              " bytes; limits.max_image_bytes is " +
+                              std::to_string(settings_.limits.max_image_bytes));
+  if (bytes->empty()) throw ApiError::invalid(where + " is empty");
+  return std::move(bytes).value();
+}
+
+ConfinedFile Service::image_from_path(const std::string& path) const {
+  auto file = guard_.read(path, settings_.limits.max_image_bytes);
+  if (!file.is_ok()) fail(file.status(), true, "reading image_path");
+  return std::move(file).value();
+}
+
+void Service::check_text(const std::optional<std::string>& text, const std::string& where) const {
+  if (text && text->size() > static_cast<size_t>(settings_.limits.max_text_bytes))
+    throw ApiError::too_large(where + " is " + std::to_string(text->size()) +
+                              " bytes; limits.max_text_bytes is " +
+                              std::to_string(settings_.limits.max_text_bytes));
+}
+
+std::string Service::image_url(const std::string& collection, const engine::Document& doc) const {
+  bool has = ImageStore::blob_of(doc.source).has_value();
+  if (!has && doc.source && guard_.enabled()) has = guard_.resolve(*doc.source).is_ok();
+  if (!has) return "";
+  return "/v1/collections/" + encode_path_segment(collection) + "/documents/" +
+         encode_path_segment(doc.id) + "/image";
+}
+
+void Service::send_json(httplib::Response& res, int status, const json& body) const {
+  res.status = status;
+  res.set_content(dump(body) + "\n", "application/json");
+}
+
+void Service::sweep_images() {
+  auto infos = engine_->catalog().list_info();
+  if (!infos.is_ok()) {
+    // Never delete images on a partial view of the collections.
+    spdlog::warn("not sweeping stored images: {}", infos.status().message());
+    return;
+  }
+  std::vector<ImageStore::Bucket> live;
+  for (const auto& info : *infos) live.push_back({info.name, info.created_at_ms});
+  images_->sweep(live);
+}
+
+}  // namespace vista::api

@@ -1,0 +1,121 @@
+// Service: the routes of the HTTP API and everything they share (internal to api/; the public
+// face is api/server.h).
+//
+// Request life cycle (httplib calls these in order on one worker thread):
+//   pre_route()  start the clock, match the route, decide the early answers: 404/405, 503 for
+//                a connection served in shedding mode (api/task_queue.h), 401/403 for the key.
+//   dispatch()   httplib has read the body (up to limits.max_body_bytes, else 413); writes the
+//                early answer, or runs the handler; an ApiError thrown by parsing or by the
+//                handler becomes the error response, any other exception a generic 500.
+//   log()        records the request in Metrics under the route *pattern*.
+//
+// Handlers only parse, validate, call the engine and format; Status -> HTTP happens in
+// api/http_errors.cpp.
+//
+// Thread-safety: every member may be used from all worker threads at once; the engine and the
+// stores it holds are thread-safe (engine/engine.h).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/auth.h"
+#include "api/http_errors.h"
+#include "api/image_store.h"
+#include "api/metrics.h"
+#include "api/path_guard.h"
+#include "api/settings.h"
+#include "api/thumbnails.h"
+#include "engine/engine.h"
+
+namespace vista::api {
+
+class Service;
+using RouteHandler = void (Service::*)(const httplib::Request&, httplib::Response&,
+                                       const std::vector<std::string>& params);
+
+struct Route {
+  std::string method;                 // "GET", "POST", "DELETE"
+  std::vector<std::string> segments;  // "{name}"-style segments capture a parameter
+  std::string label;                  // the pattern, for metrics and logs
+  Access access;
+  RouteHandler handler;
+};
+
+class Service {
+ public:
+  Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
+          std::unique_ptr<ImageStore> images, PathGuard guard);
+
+  // httplib hooks.
+  httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
+  void dispatch(const httplib::Request& req, httplib::Response& res);
+  void log(const httplib::Request& req, const httplib::Response& res);
+  httplib::Server::HandlerResponse on_error(const httplib::Request& req, httplib::Response& res);
+  void on_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr ep);
+
+  // Marks the server as stopping: /ready answers 503 from now on.
+  void set_draining() { draining_ = true; }
+
+  engine::Engine& engine() { return *engine_; }
+  Metrics& metrics() { return metrics_; }
+  const ServerSettings& settings() const { return settings_; }
+  const std::vector<Route>& routes() const { return routes_; }
+
+  // Removes image folders of collections that no longer exist (at start).
+  void sweep_images();
+
+ private:
+  // Routes (one function per endpoint).
+  void get_web_page(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void get_health(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void get_ready(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void get_metrics(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void list_collections(const httplib::Request&, httplib::Response&,
+                        const std::vector<std::string>&);
+  void create_collection(const httplib::Request&, httplib::Response&,
+                         const std::vector<std::string>&);
+  void get_collection(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void delete_collection(const httplib::Request&, httplib::Response&,
+                         const std::vector<std::string>&);
+  void add_documents(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void get_document(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void delete_document(const httplib::Request&, httplib::Response&,
+                       const std::vector<std::string>&);
+  void get_document_image(const httplib::Request&, httplib::Response&,
+                          const std::vector<std::string>&);
+  void search(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void embed(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+
+  // Shared helpers (throw ApiError).
+  [[noreturn]] void fail(const Status& status, bool client_image, const char* what) const;
+  std::shared_ptr<engine::Collection> collection(const std::string& name) const;
+  ImageStore::Bucket bucket(const engine::Collection& coll) const;
+  // Decodes a base64 image field, checking the byte limit.
+  std::string image_from_base64(const std::string& text, const std::string& where) const;
+  // Reads an image_path inside the roots.
+  ConfinedFile image_from_path(const std::string& path) const;
+  void check_text(const std::optional<std::string>& text, const std::string& where) const;
+  // The URL of a document's image, or "" when it has none the server can serve.
+  std::string image_url(const std::string& collection, const engine::Document& doc) const;
+  void send_json(httplib::Response& res, int status, const nlohmann::json& body) const;
+
+  ServerSettings settings_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<ImageStore> images_;
+  PathGuard guard_;
+  ApiKeys keys_;
+  IdLocks id_locks_;
+  Metrics metrics_;
+  ThumbnailCache thumbnails_;
+  std::vector<Route> routes_;
+  std::atomic<bool> draining_{false};
+  ErrorContext error_context_;
+};
+
+}  // namespace vista::api

@@ -1,0 +1,203 @@
+// Encoder speed on the base-size network (random weights; the arithmetic is the same as with the
+// real checkpoint): one image, one image + 16-token text, one 10-token text, in each compute mode.
+// The eager mode is the plain libtorch baseline; the others are what Vista runs.
+//
+//   build/benchmarks/encoder_bench [--benchmark_filter=...]
+//   VISTA_BENCH_THREADS=N sets libtorch's intra-op threads (default: all hardware threads).
+//   VISTA_BENCH_PROFILE=PREFIX writes a Chrome trace of one extra run of each case to
+//   PREFIX<case>.json (per-op times: where the time goes).
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include "encoder/model/visualized_bge.h"
+
+namespace {
+
+using vista::encoder::ComputeMode;
+using vista::encoder::ModelConfig;
+using vista::encoder::VisualizedBge;
+
+constexpr int64_t kShortText = 10;
+constexpr int64_t kPromptText = 16;
+
+// The base model (every config default is the base value), weights drawn once: N(0, 0.02) for
+// every matrix, embedding and bias, 1 for LayerNorm scales. RoPE tables keep their real values.
+VisualizedBge& base_model() {
+  static VisualizedBge model = [] {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(0);
+    VisualizedBge m{ModelConfig{}};
+    for (const auto& item : m->named_parameters()) {
+      const auto& name = item.key();
+      auto t = item.value();
+      // The 1-D ".weight" tensors are exactly the LayerNorm scales.
+      const bool norm_scale =
+          t.dim() == 1 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+      if (norm_scale) {
+        t.fill_(1.0);
+      } else {
+        t.normal_(0.0, 0.02);
+      }
+    }
+    return m;
+  }();
+  return model;
+}
+
+void use_mode(ComputeMode mode) {
+  static bool configured = false;
+  if (!configured) {
+    const char* env = std::getenv("VISTA_BENCH_THREADS");
+    int threads = env ? std::atoi(env) : static_cast<int>(std::thread::hardware_concurrency());
+    at::set_num_threads(std::max(1, threads));
+    configured = true;
+  }
+  auto& model = base_model();
+  if (model->mode() != mode) model->prepare(mode);
+}
+
+// Multiply-adds x2 of the matrix products (the part that costs), for one item.
+double vision_flops(const ModelConfig& c) {
+  const double n = 1 + c.vision.num_patches(), w = c.vision.width, h = c.vision.mlp_hidden();
+  const double patch =
+      2.0 * c.vision.num_patches() * 3 * c.vision.patch_size * c.vision.patch_size * w;
+  const double layer =
+      2 * n * w * 3 * w + 2 * n * w * w + 4 * n * n * w + 2 * n * w * 2 * h + 2 * n * h * w;
+  return patch + c.vision.layers * layer + 2.0 * c.vision.num_patches() * w * c.text.hidden_size;
+}
+double bert_flops(const ModelConfig& c, double tokens) {
+  const double d = c.text.hidden_size, i = c.text.intermediate_size;
+  const double layer = 2 * tokens * d * 4 * d + 4 * tokens * tokens * d + 4 * tokens * d * i;
+  return c.text.num_hidden_layers * layer;
+}
+
+void report(benchmark::State& state, double flops_per_item, int64_t batch) {
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_item * batch * state.iterations() / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
+// One more run under libtorch's profiler when VISTA_BENCH_PROFILE is set.
+template <typename Run>
+void maybe_profile(const benchmark::State& state, const char* name, Run&& run) {
+  const char* prefix = std::getenv("VISTA_BENCH_PROFILE");
+  if (!prefix || !*prefix) return;
+  const auto mode = static_cast<ComputeMode>(state.range(0));
+  torch::autograd::profiler::RecordProfile profile(
+      std::string(prefix) + name + "_" + vista::encoder::compute_mode_name(mode) + ".json");
+  run();
+}
+
+void BM_Image(benchmark::State& state) {
+  const auto mode = static_cast<ComputeMode>(state.range(0));
+  const int64_t batch = state.range(1);
+  use_mode(mode);
+  auto& model = base_model();
+  c10::InferenceMode guard;
+  torch::manual_seed(1);
+  auto pixels = torch::randn({batch, 3, 224, 224});
+  auto ids = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({batch, 1});
+  auto mask = torch::ones_like(ids);
+  for (auto _ : state) benchmark::DoNotOptimize(model->encode_mm(pixels, ids, mask));
+  maybe_profile(state, "image", [&] { model->encode_mm(pixels, ids, mask); });
+  const auto& c = model->config();
+  report(state, vision_flops(c) + bert_flops(c, c.image_tokens() + 2), batch);
+}
+
+void BM_ImageText(benchmark::State& state) {
+  const auto mode = static_cast<ComputeMode>(state.range(0));
+  const int64_t batch = state.range(1);
+  use_mode(mode);
+  auto& model = base_model();
+  c10::InferenceMode guard;
+  torch::manual_seed(2);
+  auto pixels = torch::randn({batch, 3, 224, 224});
+  auto ids = torch::randint(1000, 30000, {batch, kPromptText}, torch::kLong);
+  auto mask = torch::ones_like(ids);
+  for (auto _ : state) benchmark::DoNotOptimize(model->encode_mm(pixels, ids, mask));
+  maybe_profile(state, "image_text", [&] { model->encode_mm(pixels, ids, mask); });
+  const auto& c = model->config();
+  report(state, vision_flops(c) + bert_flops(c, c.image_tokens() + kPromptText), batch);
+}
+
+void BM_ShortText(benchmark::State& state) {
+  const auto mode = static_cast<ComputeMode>(state.range(0));
+  const int64_t batch = state.range(1);
+  use_mode(mode);
+  auto& model = base_model();
+  c10::InferenceMode guard;
+  torch::manual_seed(3);
+  auto ids = torch::randint(1000, 30000, {batch, kShortText}, torch::kLong);
+  auto mask = torch::ones_like(ids);
+  for (auto _ : state) benchmark::DoNotOptimize(model->encode_text(ids, mask));
+  maybe_profile(state, "short_text", [&] { model->encode_text(ids, mask); });
+  report(state, bert_flops(base_model()->config(), kShortText), batch);
+}
+
+// Not a timing: the worst cosine between bf16 and fp32 vectors of the base-size network over
+// random images, images with text and short texts, plus what preparing each mode and hashing the
+// weights (Encoder::model_id) cost at load.
+void BM_Bf16Accuracy(benchmark::State& state) {
+  use_mode(ComputeMode::kFp32);
+  auto& model = base_model();
+  c10::InferenceMode guard;
+  torch::manual_seed(4);
+  constexpr int64_t kItems = 4;
+  auto pixels = torch::randn({kItems, 3, 224, 224});
+  auto prompt = torch::randint(1000, 30000, {kItems, kPromptText}, torch::kLong);
+  auto empty = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({kItems, 1});
+  auto texts = torch::randint(1000, 30000, {2 * kItems, kShortText}, torch::kLong);
+  auto run = [&] {
+    return std::vector<torch::Tensor>{model->encode_mm(pixels, empty, torch::ones_like(empty)),
+                                      model->encode_mm(pixels, prompt, torch::ones_like(prompt)),
+                                      model->encode_text(texts, torch::ones_like(texts))};
+  };
+  double prepare_fp32 = 0, prepare_bf16 = 0, fingerprint = 0, worst = 1.0;
+  for (auto _ : state) {
+    auto seconds = [](auto&& f) {
+      auto start = std::chrono::steady_clock::now();
+      f();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    prepare_fp32 = seconds([&] { model->prepare(ComputeMode::kFp32); });
+    auto reference = run();
+    prepare_bf16 = seconds([&] { model->prepare(ComputeMode::kBf16); });
+    auto fast = run();
+    for (size_t i = 0; i < reference.size(); ++i) {
+      auto cos =
+          (reference[i] * fast[i]).sum(-1) / (reference[i].norm(2, -1) * fast[i].norm(2, -1));
+      worst = std::min(worst, cos.min().item<double>());
+    }
+    fingerprint = seconds([&] { vista::encoder::tensors_fingerprint(model->declared_tensors()); });
+  }
+  state.counters["worst_cos_bf16_vs_fp32"] = worst;
+  state.counters["prepare_fp32_s"] = prepare_fp32;
+  state.counters["prepare_bf16_s"] = prepare_bf16;
+  state.counters["fingerprint_s"] = fingerprint;
+}
+BENCHMARK(BM_Bf16Accuracy)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void modes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"mode", "batch"});
+  for (auto mode : {ComputeMode::kEager, ComputeMode::kFp32, ComputeMode::kBf16}) {
+    b->Args({static_cast<int64_t>(mode), 1});
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_Image)->Apply(modes);
+BENCHMARK(BM_ImageText)->Apply(modes);
+BENCHMARK(BM_ShortText)->Apply(modes);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,196 @@
+// `vista ingest`: folders and manifests into a collection (engine/ingestor.h), with a progress
+// bar on a terminal, log lines otherwise, an errors report and a summary.
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+
+#include "cli/command.h"
+#include "cli/engine_args.h"
+#include "common/logging.h"
+#include "engine/ingestor.h"
+
+namespace {
+
+// Set by SIGINT/SIGTERM; the ingestor polls it. A second signal ends the process at once.
+std::atomic<bool> g_cancel{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "signal handler needs a lock-free flag");
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_cancel.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  const char msg[] =
+      "\nvista: stopping after the current batch; everything done so far is kept "
+      "(signal again to abort)\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+// "[########------------]  120/500  3.4/s  ETA 1m52s  errors 2"
+std::string progress_line(const vista::engine::IngestProgress& p, int width) {
+  const double rate = p.done_per_second();
+  std::string counts =
+      std::to_string(p.done) + "/" + (p.total >= 0 ? std::to_string(p.total) : std::string("?"));
+  char tail[160];
+  const double eta =
+      (p.total >= 0 && rate > 0) ? static_cast<double>(p.total - p.done) / rate : -1.0;
+  std::snprintf(tail, sizeof tail, "  %s  %.1f/s  ETA %s  errors %lld", counts.c_str(), rate,
+                eta >= 0 ? format_duration(eta).c_str() : "?", static_cast<long long>(p.failed));
+  int bar = std::max(10, width - static_cast<int>(std::strlen(tail)) - 2);
+  double frac = p.total > 0 ? std::min(1.0, static_cast<double>(p.done) / p.total) : 0.0;
+  int filled = static_cast<int>(frac * bar);
+  return "[" + std::string(filled, '#') + std::string(bar - filled, '-') + "]" + tail;
+}
+
+vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
+  struct Args {
+    vista::cli::EngineArgs engine;
+    std::string collection;
+    std::vector<std::string> sources;
+    std::string errors;
+    int decode_threads = 0;
+    int batch = 16;
+    std::string index_spec;
+    std::string progress = "auto";
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  a->engine.add_data(sub);
+  sub.add_option("--collection", a->collection, "collection to add to (created on first use)")
+      ->required();
+  a->engine.add_model(sub);
+  sub.add_option("--errors", a->errors,
+                 "write failed items to this JSONL file ({\"source\", \"id\", \"reason\", "
+                 "\"code\"} per line)");
+  sub.add_option("--decode-threads", a->decode_threads,
+                 "file reading and decoding threads (default: half the cores, at least 1)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--batch", a->batch, "inputs per encoder call")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  sub.add_option("--index", a->index_spec,
+                 "FAISS index spec when the collection is created (default: Flat)");
+  sub.add_option("--progress", a->progress,
+                 "auto (a bar on a terminal, log lines otherwise), bar, log or none")
+      ->check(CLI::IsMember({"auto", "bar", "log", "none"}))
+      ->capture_default_str();
+  sub.add_flag("--json", a->json, "print the summary as one JSON object");
+  sub.add_option("SOURCE", a->sources,
+                 "folders (recursive), manifests (.jsonl, .csv) or image files")
+      ->required();
+
+  return [a]() -> int {
+    auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
+    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
+
+    vista::engine::IngestOptions options;
+    options.collection = a->collection;
+    for (const auto& s : a->sources) options.sources.emplace_back(s);
+    if (!a->errors.empty()) options.errors_path = a->errors;
+    options.prepare_threads = a->decode_threads;
+    options.batch_size = a->batch;
+    options.index_spec = a->index_spec;
+    options.cancel = &g_cancel;
+
+    std::string mode = a->progress;
+    if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "log";
+    vista::engine::Ingestor ingestor(**engine);
+    std::mutex out_mutex;
+    bool bar_drawn = false;
+    if (mode == "bar") {
+      ingestor.set_progress_callback(
+          [&](const vista::engine::IngestProgress& p) {
+            std::lock_guard<std::mutex> lock(out_mutex);
+            std::fprintf(stderr, "\r%s\x1b[K", progress_line(p, 72).c_str());
+            std::fflush(stderr);
+            bar_drawn = true;
+          },
+          std::chrono::milliseconds(250));
+    } else if (mode == "log") {
+      ingestor.set_progress_callback(
+          [last = std::chrono::steady_clock::time_point{}](
+              const vista::engine::IngestProgress& p) mutable {
+            auto now = std::chrono::steady_clock::now();
+            if (now - last < std::chrono::seconds(10)) return;
+            last = now;
+            spdlog::info("progress {}", progress_line(p, 40));
+          },
+          std::chrono::seconds(1));
+    }
+
+    g_cancel = false;
+    auto old_int = std::signal(SIGINT, on_stop_signal);
+    auto old_term = std::signal(SIGTERM, on_stop_signal);
+    auto result = ingestor.run(options);
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+    if (bar_drawn) std::fputc('\n', stderr);
+
+    vista::Status closed = (*engine)->close();
+    if (!result.is_ok()) return vista::cli::report_failure(result.status());
+    if (!closed.is_ok()) return vista::cli::report_failure(closed);
+    const auto& s = *result;
+    if (a->json) {
+      nlohmann::json j = {{"collection", s.collection},
+                          {"ingested", s.inserted},
+                          {"updated", s.updated},
+                          {"unchanged", s.unchanged},
+                          {"failed", s.failed},
+                          {"skipped", s.skipped},
+                          {"truncated", s.truncated},
+                          {"cancelled", s.cancelled},
+                          {"elapsed_s", s.elapsed_seconds},
+                          {"rate_per_s", s.encoded_per_second()},
+                          {"count", s.collection_count}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%s '%s': %lld ingested, %lld updated, %lld unchanged, %lld failed",
+                  s.cancelled ? "interrupted" : "done", s.collection.c_str(),
+                  static_cast<long long>(s.inserted), static_cast<long long>(s.updated),
+                  static_cast<long long>(s.unchanged), static_cast<long long>(s.failed));
+      if (s.skipped) std::printf(", %lld skipped (not images)", static_cast<long long>(s.skipped));
+      std::printf(" in %s (%.2f documents/s); the collection holds %lld documents\n",
+                  format_duration(s.elapsed_seconds).c_str(), s.encoded_per_second(),
+                  static_cast<long long>(s.collection_count));
+      if (s.truncated)
+        std::printf("note: %lld text(s) were cut to the model's token limit\n",
+                    static_cast<long long>(s.truncated));
+      if (s.failed && !a->errors.empty())
+        std::printf("failed items are listed in %s\n", a->errors.c_str());
+      else if (s.failed)
+        std::printf("rerun with --errors FILE (or --log-level debug) to see why items failed\n");
+      if (s.cancelled) std::printf("run the same command again to continue\n");
+    }
+    std::fflush(stdout);
+    if (s.cancelled) return 130;
+    return s.failed > 0 ? 1 : 0;
+  };
+}
+
+}  // namespace
+
+VISTA_REGISTER_COMMAND(ingest, "ingest",
+                       "Add images and texts from folders and manifests to a collection",
+                       setup_ingest);

@@ -1,0 +1,67 @@
+// Options shared by the subcommands that open a data directory (and maybe a model): --data,
+// --model, --threads, --dtype, and how they become an engine::Engine.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace vista::cli {
+
+inline constexpr const char* kDefaultModelDir = "models/bge-visualized-base-en-v1.5";
+
+// $VISTA_MODEL, else models/bge-visualized-base-en-v1.5 (relative to the working directory).
+inline std::filesystem::path default_model_dir() {
+  if (const char* env = std::getenv("VISTA_MODEL"); env && *env) return env;
+  return kDefaultModelDir;
+}
+
+struct EngineArgs {
+  std::string data_dir;
+  std::string model_dir;  // empty: default_model_dir()
+  int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
+  std::string dtype = "auto";
+
+  void add_data(CLI::App& sub) {
+    sub.add_option("--data", data_dir, "data directory (holds the collections)")->required();
+  }
+  void add_model(CLI::App& sub) {
+    sub.add_option(
+        "--model", model_dir,
+        std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
+    sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
+        ->check(CLI::NonNegativeNumber);
+    sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))
+        ->capture_default_str();
+  }
+
+  std::filesystem::path model_path() const {
+    return model_dir.empty() ? default_model_dir() : std::filesystem::path(model_dir);
+  }
+
+  // Opens the engine; with `with_model`, loads the model too. `must_exist`: the data directory
+  // must exist already (read-only commands should not create one by accident).
+  Result<std::unique_ptr<engine::Engine>> open(bool with_model, bool must_exist) const {
+    std::error_code ec;
+    if (must_exist && !std::filesystem::is_directory(data_dir, ec))
+      return Status::not_found("data directory " + data_dir + " does not exist");
+    engine::EngineOptions options;
+    options.data_dir = data_dir;
+    if (with_model) {
+      options.model_dir = model_path();
+      options.encoder_threads = threads;
+      options.encoder_dtype = dtype;
+    }
+    return engine::Engine::open(options);
+  }
+};
+
+}  // namespace vista::cli

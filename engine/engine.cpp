@@ -1,0 +1,427 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <unordered_map>
+
+#include "common/logging.h"
+#include "engine/encoder_adapter.h"
+#include "engine/ingest_source.h"
+#include "engine/sha256.h"
+
+namespace vista::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+Status no_model() {
+  return Status::failed_precondition(
+      "no model loaded: text and image inputs need one (pass --model DIR or set VISTA_MODEL)");
+}
+
+}  // namespace
+
+std::string_view item_status_name(ItemStatus status) {
+  switch (status) {
+    case ItemStatus::kInserted: return "inserted";
+    case ItemStatus::kUpdated: return "updated";
+    case ItemStatus::kUnchanged: return "unchanged";
+    case ItemStatus::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+std::string document_content_hash(const ModelIdentity& model,
+                                  const std::optional<std::string>& text,
+                                  const std::optional<std::string>& image_bytes) {
+  Sha256 h;
+  h.update_field(std::string("vista-content-v1"));
+  h.update_field(model.checkpoint_hash);
+  h.update_field(text);
+  h.update_field(image_bytes);
+  return h.hex_digest();
+}
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::unique_ptr<Catalog> catalog;
+  std::shared_ptr<const encoder::Encoder> encoder;
+  std::unique_ptr<EncodeQueue> queue;
+  ModelIdentity model;
+  int dimension = 0;
+  int image_size = 224;
+  std::atomic<bool> closed{false};
+  std::mutex create_mutex;  // one get-or-create at a time
+
+  Status check_open() const {
+    if (closed.load()) return Status::failed_precondition("the engine is closed");
+    return Status::ok();
+  }
+
+  // The identity to present to `coll`: its own, when its vectors come from the loaded weights.
+  Result<ModelIdentity> identity_for(const Collection& coll) const {
+    auto info = coll.info();
+    if (info.model.checkpoint_hash != model.checkpoint_hash)
+      return Status::failed_precondition(
+          "collection '" + info.name + "' holds vectors of model " + info.model.to_string() +
+          "; the loaded model is " + model.to_string() +
+          " (use the model the collection was built with, or ingest into a new collection)");
+    if (info.dimension != dimension)
+      return Status::failed_precondition(
+          "collection '" + info.name + "' has " + std::to_string(info.dimension) +
+          " dimensions; the loaded model makes " + std::to_string(dimension));
+    return info.model;
+  }
+
+  Result<std::shared_ptr<Collection>> get_or_create(const std::string& name, bool create,
+                                                    const std::string& spec) {
+    auto got = catalog->get(name);
+    if (got.is_ok() || got.status().code() != StatusCode::kNotFound || !create) return got;
+    std::lock_guard<std::mutex> lock(create_mutex);
+    got = catalog->get(name);
+    if (got.is_ok() || got.status().code() != StatusCode::kNotFound) return got;
+    CollectionConfig config;
+    config.dimension = dimension;
+    config.index_spec = spec.empty() ? options.default_index_spec : spec;
+    config.model = model;
+    spdlog::info("creating collection '{}' ({} dimensions, index {}, model {})", name, dimension,
+                 config.index_spec, model.to_string());
+    return catalog->create(name, config);
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  Status s = close();
+  if (!s.is_ok()) spdlog::error("closing the engine: {}", s.message());
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (options.model_dir) {
+    VISTA_ASSIGN_OR_RETURN(
+        impl->encoder,
+        load_encoder(*options.model_dir, options.encoder_threads, options.encoder_dtype,
+                     std::max(16, options.encode_queue.max_batch)));
+    impl->model = encoder_identity(*impl->encoder);
+    impl->dimension = encoder_dimension(*impl->encoder);
+    impl->image_size = encoder_image_size(*impl->encoder);
+    impl->queue = std::make_unique<EncodeQueue>(*impl->encoder, options.encode_queue);
+  }
+  VISTA_ASSIGN_OR_RETURN(impl->catalog, Catalog::open(options.data_dir, options.catalog));
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Catalog& Engine::catalog() {
+  return *impl_->catalog;
+}
+bool Engine::has_model() const {
+  return impl_->encoder != nullptr;
+}
+const encoder::Encoder* Engine::encoder() const {
+  return impl_->encoder.get();
+}
+EncodeQueue* Engine::encode_queue() const {
+  return impl_->queue.get();
+}
+const EngineOptions& Engine::options() const {
+  return impl_->options;
+}
+
+Result<ModelIdentity> Engine::model_identity() const {
+  if (!impl_->encoder) return no_model();
+  return impl_->model;
+}
+
+Result<int> Engine::dimension() const {
+  if (!impl_->encoder) return no_model();
+  return impl_->dimension;
+}
+
+Result<Embedding> Engine::embed(const Content& content) {
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  if (!impl_->encoder) return no_model();
+  if (content.text && !is_valid_utf8(*content.text))
+    return Status::invalid_argument("the text is not valid UTF-8");
+  VISTA_ASSIGN_OR_RETURN(auto item,
+                         prepare_content(content, impl_->options.decode_limits, impl_->image_size));
+  return impl_->queue->encode_one(std::move(item));
+}
+
+Result<SearchResponse> Engine::search(const std::string& collection, const Query& query,
+                                      const SearchOptions& options) {
+  auto start = Clock::now();
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  const bool content = query.text || query.image_bytes || query.image_path;
+  const int kinds = (content ? 1 : 0) + (query.id ? 1 : 0) + (query.vector ? 1 : 0);
+  if (kinds != 1)
+    return Status::invalid_argument(
+        "a query needs exactly one of: text and/or image, id, vector (got " +
+        std::to_string(kinds) + ")");
+  VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(collection));
+
+  SearchResponse response;
+  std::vector<float> vector;
+  ModelIdentity model;
+  SearchOptions opts = options;
+  if (content) {
+    VISTA_ASSIGN_OR_RETURN(auto emb,
+                           embed(Content{query.text, query.image_bytes, query.image_path}));
+    VISTA_ASSIGN_OR_RETURN(model, impl_->identity_for(*coll));
+    vector = std::move(emb.vector);
+    response.truncated = emb.truncated;
+  } else {
+    auto info = coll->info();
+    model = info.model;
+    if (query.id) {
+      VISTA_ASSIGN_OR_RETURN(auto docs, coll->get({*query.id}, /*include_vectors=*/true));
+      if (docs.empty() || !docs[0])
+        return Status::not_found("document '" + *query.id + "' does not exist in collection '" +
+                                 collection + "'");
+      vector = std::move(docs[0]->vector);
+      // The document itself would be the best hit; ask for one more and leave it out.
+      opts.k = std::min<int64_t>(options.k + 1, 10000);
+    } else {
+      vector = *query.vector;
+      if (static_cast<int>(vector.size()) != info.dimension)
+        return Status::invalid_argument("the query vector has " + std::to_string(vector.size()) +
+                                        " components; collection '" + collection + "' has " +
+                                        std::to_string(info.dimension));
+      double norm = 0;
+      for (float v : vector) {
+        if (!std::isfinite(v))
+          return Status::invalid_argument("the query vector has a NaN or infinite component");
+        norm += static_cast<double>(v) * v;
+      }
+      if (norm <= 0) return Status::invalid_argument("the query vector is all zeros");
+      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+      for (float& v : vector) v *= inv;
+    }
+  }
+  if (options.k < 1 || options.k > 10000)
+    return Status::invalid_argument("k must be between 1 and 10000, got " +
+                                    std::to_string(options.k));
+  VISTA_ASSIGN_OR_RETURN(auto lists, coll->search(model, vector.data(), 1, opts));
+  if (!lists.empty()) response.hits = std::move(lists[0]);
+  if (query.id) {
+    for (auto it = response.hits.begin(); it != response.hits.end(); ++it) {
+      if (it->document.id == *query.id) {
+        response.hits.erase(it);
+        break;
+      }
+    }
+    if (static_cast<int64_t>(response.hits.size()) > options.k) response.hits.resize(options.k);
+  }
+  response.took_ms = ms_since(start);
+  return response;
+}
+
+Result<std::shared_ptr<Collection>> Engine::create_collection(const std::string& name,
+                                                              const std::string& index_spec) {
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  if (!impl_->encoder) return no_model();
+  CollectionConfig config;
+  config.dimension = impl_->dimension;
+  config.index_spec = index_spec.empty() ? impl_->options.default_index_spec : index_spec;
+  config.model = impl_->model;
+  std::lock_guard<std::mutex> lock(impl_->create_mutex);
+  return impl_->catalog->create(name, config);
+}
+
+Result<std::shared_ptr<Collection>> Engine::collection_for_writing(const std::string& name,
+                                                                   bool create,
+                                                                   const std::string& spec) {
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  if (!impl_->encoder) return no_model();
+  VISTA_ASSIGN_OR_RETURN(auto coll, impl_->get_or_create(name, create, spec));
+  VISTA_RETURN_IF_ERROR(impl_->identity_for(*coll).status());
+  return coll;
+}
+
+Result<AddResponse> Engine::add_documents(const std::string& collection,
+                                          const std::vector<NewDocument>& documents,
+                                          const AddOptions& options) {
+  auto start = Clock::now();
+  VISTA_ASSIGN_OR_RETURN(auto coll, collection_for_writing(collection, options.create_collection));
+  VISTA_ASSIGN_OR_RETURN(const ModelIdentity model, impl_->identity_for(*coll));
+  AddResponse response;
+  response.items.resize(documents.size());
+
+  // 1. Content, ids and hashes; per-item failures stay in their slot.
+  struct Pending {
+    size_t index;
+    std::optional<std::string> image_bytes;
+    std::string hash;
+  };
+  std::vector<Pending> pending;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    const auto& doc = documents[i];
+    auto& item = response.items[i];
+    auto fail = [&](Status s) {
+      item.status = ItemStatus::kFailed;
+      item.error = std::move(s);
+    };
+    if (doc.id) item.id = *doc.id;
+    if (doc.image_bytes && doc.image_path) {
+      fail(Status::invalid_argument("give the image as bytes or as a path, not both"));
+      continue;
+    }
+    if (!doc.text && !doc.image_bytes && !doc.image_path) {
+      fail(Status::invalid_argument("a document needs a text, an image or both"));
+      continue;
+    }
+    if (doc.text && !is_valid_utf8(*doc.text)) {
+      fail(Status::invalid_argument("the text is not valid UTF-8"));
+      continue;
+    }
+    if (!doc.metadata.is_object() && !doc.metadata.is_null()) {
+      fail(Status::invalid_argument(std::string("metadata must be a JSON object, got ") +
+                                    doc.metadata.type_name()));
+      continue;
+    }
+    Pending p{i, doc.image_bytes, ""};
+    if (doc.image_path) {
+      auto bytes = read_file_bytes(*doc.image_path, impl_->options.decode_limits.max_bytes);
+      if (!bytes.is_ok()) {
+        fail(bytes.status());
+        continue;
+      }
+      p.image_bytes = std::move(bytes).value();
+    }
+    if (!doc.id) item.id = content_id(doc.text, p.image_bytes);
+    if (Status s = validate_document_id(item.id); !s.is_ok()) {
+      fail(s);
+      continue;
+    }
+    if (!seen.insert(item.id).second) {
+      fail(Status::invalid_argument("id '" + item.id + "' appears more than once in the request"));
+      continue;
+    }
+    p.hash = document_content_hash(model, doc.text, p.image_bytes);
+    pending.push_back(std::move(p));
+  }
+
+  // 2. What is stored already decides inserted / updated / unchanged.
+  std::vector<std::string> ids;
+  for (const auto& p : pending) ids.push_back(response.items[p.index].id);
+  VISTA_ASSIGN_OR_RETURN(auto existing, coll->get(ids, /*include_vectors=*/true));
+
+  std::vector<Document> writes;
+  std::vector<size_t> write_items;  // response index of each write
+  std::vector<size_t> to_encode;    // index into pending
+  std::vector<EncodeItem> encode_inputs;
+  for (size_t j = 0; j < pending.size(); ++j) {
+    const auto& p = pending[j];
+    const auto& doc = documents[p.index];
+    auto& item = response.items[p.index];
+    nlohmann::json metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
+    const auto& old = existing[j];
+    if (old && old->content_hash == p.hash) {
+      if (old->metadata == metadata) {
+        item.status = ItemStatus::kUnchanged;
+        continue;
+      }
+      Document d = *old;  // same content: keep the vector, rewrite the metadata
+      d.metadata = metadata;
+      if (doc.source) d.source = doc.source;
+      item.status = ItemStatus::kUpdated;
+      writes.push_back(std::move(d));
+      write_items.push_back(p.index);
+      continue;
+    }
+    Content content{doc.text, std::nullopt, std::nullopt};
+    if (p.image_bytes) content.image_bytes = p.image_bytes;
+    auto prepared = prepare_content(content, impl_->options.decode_limits, impl_->image_size);
+    if (!prepared.is_ok()) {
+      item.status = ItemStatus::kFailed;
+      item.error = prepared.status();
+      continue;
+    }
+    item.status = old ? ItemStatus::kUpdated : ItemStatus::kInserted;
+    to_encode.push_back(j);
+    encode_inputs.push_back(std::move(prepared).value());
+  }
+
+  // 3. Encode through the queue, in chunks the queue accepts; a failing chunk is redone item by
+  // item so only the culprit fails.
+  const size_t chunk = static_cast<size_t>(std::max(1, impl_->queue->options().max_batch));
+  std::vector<std::optional<Embedding>> embeddings(to_encode.size());
+  for (size_t off = 0; off < to_encode.size(); off += chunk) {
+    size_t n = std::min(chunk, to_encode.size() - off);
+    std::vector<EncodeItem> part(encode_inputs.begin() + off, encode_inputs.begin() + off + n);
+    auto out = impl_->queue->encode(std::move(part));
+    if (out.is_ok()) {
+      for (size_t k = 0; k < n; ++k) embeddings[off + k] = std::move((*out)[k]);
+      continue;
+    }
+    if (out.status().code() == StatusCode::kResourceExhausted ||
+        out.status().code() == StatusCode::kCancelled)
+      return out.status();
+    for (size_t k = 0; k < n; ++k) {
+      auto one = impl_->queue->encode_one(encode_inputs[off + k]);
+      if (one.is_ok()) {
+        embeddings[off + k] = std::move(one).value();
+      } else {
+        auto& item = response.items[pending[to_encode[off + k]].index];
+        item.status = ItemStatus::kFailed;
+        item.error = one.status();
+      }
+    }
+  }
+  for (size_t e = 0; e < to_encode.size(); ++e) {
+    if (!embeddings[e]) continue;
+    const auto& p = pending[to_encode[e]];
+    const auto& doc = documents[p.index];
+    Document d;
+    d.id = response.items[p.index].id;
+    d.vector = std::move(embeddings[e]->vector);
+    d.metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
+    d.text = doc.text;
+    d.source = doc.source;
+    d.content_hash = p.hash;
+    response.items[p.index].truncated = embeddings[e]->truncated;
+    writes.push_back(std::move(d));
+    write_items.push_back(p.index);
+  }
+
+  // 4. One atomic write.
+  if (!writes.empty()) {
+    auto written = coll->upsert(model, writes);
+    if (!written.is_ok()) return written.status();
+  }
+  for (const auto& item : response.items) {
+    switch (item.status) {
+      case ItemStatus::kInserted: ++response.inserted; break;
+      case ItemStatus::kUpdated: ++response.updated; break;
+      case ItemStatus::kUnchanged: ++response.unchanged; break;
+      case ItemStatus::kFailed: ++response.failed; break;
+    }
+  }
+  response.took_ms = ms_since(start);
+  return response;
+}
+
+Result<RemoveResult> Engine::delete_documents(const std::string& collection,
+                                              const std::vector<std::string>& ids) {
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(collection));
+  return coll->remove(ids);
+}
+
+Status Engine::close() {
+  if (impl_->closed.exchange(true)) return Status::ok();
+  if (impl_->queue) impl_->queue->shutdown();
+  return impl_->catalog ? impl_->catalog->close() : Status::ok();
+}
+
+}  // namespace vista::engine

@@ -1,0 +1,173 @@
+// `vista serve` as a real process: acknowledged documents survive SIGKILL, SIGTERM/SIGINT stop
+// gracefully (exit 0, index snapshot written), settings come from the config file and the
+// environment.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "tests/api_test_util.h"
+
+namespace vista::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<std::string> serve_args(const fs::path& data) {
+  return {"serve",
+          "--data",
+          data.string(),
+          "--model",
+          tiny_model().string(),
+          "--port",
+          "0",
+          "--config",
+          (source_dir() / "config/server.json").string(),
+          "--threads",
+          "2"};
+}
+
+std::string log_of(const fs::path& log) {
+  return read_bytes(log);
+}
+
+TEST(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
+  VISTA_REQUIRE_GOLDEN();
+  TempDir dir;
+  const fs::path data = dir.path() / "data";
+  const fs::path log = dir.path() / "serve.log";
+  std::vector<std::string> acknowledged;
+  const std::string photo = golden_image("datawhale02.png");
+  {
+    ServeProcess serve(serve_args(data), log);
+    const int port = serve.wait_for_port();
+    ASSERT_GT(port, 0) << log_of(log);
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    auto r = post_json(c, "/v1/collections", {{"name", "durable"}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+    for (int batch = 0; batch < 4; ++batch) {
+      json docs = json::array();
+      for (int i = 0; i < 5; ++i) {
+        const std::string id = "b" + std::to_string(batch) + "-" + std::to_string(i);
+        docs.push_back({{"id", id}, {"text", "note " + id}, {"metadata", {{"batch", batch}}}});
+      }
+      if (batch == 2) docs.push_back({{"id", "pic"}, {"image", api::base64_encode(photo)}});
+      r = post_json(c, "/v1/collections/durable/documents", {{"documents", docs}});
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << r->body;
+      const json answer = body_json(r);
+      for (const auto& item : answer["results"]) {
+        ASSERT_EQ(item["status"], "inserted") << item;
+        acknowledged.push_back(item["id"]);
+      }
+    }
+    // No graceful stop: the index snapshot is never written.
+    EXPECT_EQ(serve.signal_and_wait(SIGKILL), 128 + SIGKILL);
+  }
+  ASSERT_EQ(acknowledged.size(), 21u);
+
+  ::setenv("VISTA_API_KEY", "restart-key", 1);
+  ServeProcess serve(serve_args(data), log);
+  ::unsetenv("VISTA_API_KEY");
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << log_of(log);
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  // The key from the environment is in force.
+  auto denied = c.Get("/v1/collections/durable");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  c.set_bearer_token_auth("restart-key");
+
+  auto info = c.Get("/v1/collections/durable");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(body_json(info)["count"], 21) << info->body;
+  for (const auto& id : acknowledged) {
+    auto got = c.Get(("/v1/collections/durable/documents/" + id).c_str());
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, 200) << id;
+  }
+  auto img = c.Get("/v1/collections/durable/documents/pic/image");
+  ASSERT_TRUE(img);
+  ASSERT_EQ(img->status, 200);
+  EXPECT_TRUE(img->body == photo);
+  // The index was rebuilt from the store: searches find the documents.
+  auto r = post_json(c, "/v1/collections/durable/search", {{"text", "note b3-4"}, {"k", 1}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(body_json(r)["hits"][0]["id"], "b3-4");
+
+  // A graceful stop writes the snapshot and exits 0.
+  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log);
+  bool snapshot = false;
+  for (const auto& f : fs::directory_iterator(data / "durable" / "index"))
+    snapshot |= f.path().extension() == ".faiss";
+  EXPECT_TRUE(snapshot);
+}
+
+TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
+  VISTA_REQUIRE_GOLDEN();
+  TempDir dir;
+  const fs::path data = dir.path() / "data";
+  const fs::path log = dir.path() / "serve.log";
+  ServeProcess serve(serve_args(data), log);
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << log_of(log);
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  ASSERT_EQ(post_json(c, "/v1/collections", {{"name", "inflight"}})->status, 201);
+  // A batch that keeps the encoder busy, sent while the stop arrives.
+  json docs = json::array();
+  for (int i = 0; i < 48; ++i)
+    docs.push_back({{"id", "d" + std::to_string(i)},
+                    {"image", golden_image_b64("cir_candi_1.png")},
+                    {"text", "caption " + std::to_string(i)}});
+  int status = -1;
+  json answer;
+  std::thread writer([&] {
+    httplib::Client w("127.0.0.1", port);
+    w.set_read_timeout(120, 0);
+    auto r = post_json(w, "/v1/collections/inflight/documents", {{"documents", docs}});
+    if (r) {
+      status = r->status;
+      answer = body_json(r);
+    }
+  });
+  // Wait until the request is being handled, then ask the server to stop.
+  for (int i = 0; i < 2000; ++i) {
+    auto m = c.Get("/metrics");
+    if (m && m->body.find("vista_http_requests_in_flight 2") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int code = serve.signal_and_wait(SIGINT, 120);
+  writer.join();
+  EXPECT_EQ(code, 0) << log_of(log);
+  ASSERT_NE(status, -1) << "the request in flight was cut off";
+  EXPECT_EQ(status, 200) << answer;
+  EXPECT_EQ(answer["inserted"], 48);
+  // Nothing is accepted after the stop.
+  httplib::Client late("127.0.0.1", port);
+  late.set_connection_timeout(2, 0);
+  EXPECT_FALSE(late.Get("/health"));
+}
+
+TEST(ApiProcessTest, BadSettingsFailAtStart) {
+  VISTA_REQUIRE_GOLDEN();
+  TempDir dir;
+  const fs::path log = dir.path() / "serve.log";
+  {
+    std::ofstream cfg(dir.path() / "bad.json");
+    cfg << R"({"server": {"porrt": 1}})";
+  }
+  ServeProcess serve({"serve", "--data", (dir.path() / "d").string(), "--config",
+                      (dir.path() / "bad.json").string()},
+                     log);
+  EXPECT_EQ(serve.wait_for_port(30), -1);
+  EXPECT_EQ(serve.signal_and_wait(0, 30), 4);
+  EXPECT_NE(log_of(log).find("unknown setting 'server.porrt'"), std::string::npos) << log_of(log);
+}
+
+}  // namespace
+}  // namespace vista::testing
