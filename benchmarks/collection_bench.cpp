@@ -110,7 +110,9 @@ void BM_Upsert(benchmark::State& state, std::string spec, int64_t n) {
     config.dimension = kDim;
     config.index_spec = spec;
     config.model = kModel;
-    auto created = Collection::create(s.dir / "c", "c", config);
+    CollectionOptions options;
+    options.auto_snapshot_changes = 0;  // snapshots are measured on their own below
+    auto created = Collection::create(s.dir / "c", "c", config, options);
     if (!created.is_ok()) return fail(state, created.status());
     s.collection = *created;
     const double rss0 = rss_mib();

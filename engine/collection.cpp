@@ -455,7 +455,7 @@ struct Collection::Impl {
               "vectors",
               name, r.status().message());
         } else if ((*r)->spec() != spec || (*r)->dimension() != dimension) {
-          spdlog::info(
+          spdlog::warn(
               "collection '{}': snapshot {} has index '{}', the collection uses '{}'; rebuilding",
               name, path.string(), (*r)->spec(), spec);
         } else {

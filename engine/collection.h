@@ -19,13 +19,15 @@
 //   known after the write.
 // - The FAISS index is a cache. snapshot() writes index/<seq>.faiss (atomic rename + fsync) for
 //   the current sequence, then drops change-log entries <= seq and older snapshot files.
-//   Graceful close() snapshots. open() loads the newest snapshot and replays the change log from
-//   seq+1: each entry lists the internal ids removed and added by one batch; added vectors are
-//   read from the vectors family (a vector already gone was removed by a later entry). Internal
-//   ids are never reused, so replay is idempotent and order-safe.
-// - A snapshot that is missing, corrupt (checksum/FAISS parse failure) or newer than the store
-//   (should not happen; treated as corrupt) is discarded with a warning and the index is rebuilt
-//   from the vectors family.
+//   Graceful close() snapshots, and so does the write that reaches auto_snapshot_changes
+//   changed vectors since the last snapshot. open() loads the newest snapshot and replays the
+//   change log from seq+1: each entry lists the internal ids removed and added by one batch; added
+//   vectors are read from the vectors family (a vector already gone was removed by a later entry).
+//   Internal ids are never reused, so replay is idempotent and order-safe.
+// - A snapshot that is corrupt (checksum/FAISS parse failure), built with another spec (a
+//   rebuild that crashed before its snapshot) or newer than the store (should not happen) is
+//   discarded with a warning. Without a usable snapshot the index is rebuilt from the vectors
+//   family; nothing is lost either way.
 // - An update of an existing external id gets a fresh internal id (old one removed). That keeps
 //   tombstones (HNSW cannot remove) unambiguous.
 //
@@ -82,9 +84,12 @@ struct CollectionOptions {
   bool sync_writes = true;
   // Write an index snapshot on close() / destruction.
   bool snapshot_on_close = true;
-  // When > 0, upsert/remove write a snapshot once this many vectors were added or removed since
-  // the last one, bounding replay time on open. 0 leaves snapshots to the caller and close().
-  int64_t auto_snapshot_changes = 0;
+  // When > 0, the upsert/remove that brings the number of vectors added or removed since the last
+  // snapshot to this many writes a snapshot before returning, bounding the replay work after a
+  // crash (replaying costs about what adding those vectors cost). The snapshot runs under the
+  // writer lock (searches continue) and takes as long as writing the whole index (about 15 s
+  // for 1M x 768 Flat on the reference machine). 0 leaves snapshots to snapshot() and close().
+  int64_t auto_snapshot_changes = 100000;
   // RocksDB block cache for documents and vectors.
   size_t block_cache_bytes = 64u << 20;
 };
