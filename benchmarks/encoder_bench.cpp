@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -80,10 +81,26 @@ double bert_flops(const ModelConfig& c, double tokens) {
   return c.text.num_hidden_layers * layer;
 }
 
-void report(benchmark::State& state, double flops_per_item, int64_t batch) {
-  state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_item * batch * state.iterations() / 1e9,
-                                                 benchmark::Counter::kIsRate);
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// Times `run` after one untimed warm-up call (oneDNN builds its kernels on first use). Reports
+// GFLOP/s of wall time and cpu_ms/item: CPU seconds of every thread of the process per item,
+// which a busy shared machine inflates far less than wall time.
+template <typename Run>
+void timed(benchmark::State& state, double flops_per_item, int64_t batch, Run&& run) {
+  benchmark::DoNotOptimize(run());
+  const double cpu_start = process_cpu_seconds();
+  for (auto _ : state) benchmark::DoNotOptimize(run());
+  const double cpu = process_cpu_seconds() - cpu_start;
+  const double items = static_cast<double>(state.iterations() * batch);
+  state.SetItemsProcessed(static_cast<int64_t>(items));
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_item * items / 1e9, benchmark::Counter::kIsRate);
+  state.counters["cpu_ms/item"] = 1e3 * cpu / items;
 }
 
 // One more run under libtorch's profiler when VISTA_BENCH_PROFILE is set.
@@ -107,10 +124,10 @@ void BM_Image(benchmark::State& state) {
   auto pixels = torch::randn({batch, 3, 224, 224});
   auto ids = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({batch, 1});
   auto mask = torch::ones_like(ids);
-  for (auto _ : state) benchmark::DoNotOptimize(model->encode_mm(pixels, ids, mask));
-  maybe_profile(state, "image", [&] { model->encode_mm(pixels, ids, mask); });
   const auto& c = model->config();
-  report(state, vision_flops(c) + bert_flops(c, c.image_tokens() + 2), batch);
+  timed(state, vision_flops(c) + bert_flops(c, c.image_tokens() + 2), batch,
+        [&] { return model->encode_mm(pixels, ids, mask); });
+  maybe_profile(state, "image", [&] { model->encode_mm(pixels, ids, mask); });
 }
 
 void BM_ImageText(benchmark::State& state) {
@@ -123,10 +140,10 @@ void BM_ImageText(benchmark::State& state) {
   auto pixels = torch::randn({batch, 3, 224, 224});
   auto ids = torch::randint(1000, 30000, {batch, kPromptText}, torch::kLong);
   auto mask = torch::ones_like(ids);
-  for (auto _ : state) benchmark::DoNotOptimize(model->encode_mm(pixels, ids, mask));
-  maybe_profile(state, "image_text", [&] { model->encode_mm(pixels, ids, mask); });
   const auto& c = model->config();
-  report(state, vision_flops(c) + bert_flops(c, c.image_tokens() + kPromptText), batch);
+  timed(state, vision_flops(c) + bert_flops(c, c.image_tokens() + kPromptText), batch,
+        [&] { return model->encode_mm(pixels, ids, mask); });
+  maybe_profile(state, "image_text", [&] { model->encode_mm(pixels, ids, mask); });
 }
 
 void BM_ShortText(benchmark::State& state) {
@@ -138,9 +155,9 @@ void BM_ShortText(benchmark::State& state) {
   torch::manual_seed(3);
   auto ids = torch::randint(1000, 30000, {batch, kShortText}, torch::kLong);
   auto mask = torch::ones_like(ids);
-  for (auto _ : state) benchmark::DoNotOptimize(model->encode_text(ids, mask));
+  timed(state, bert_flops(model->config(), kShortText), batch,
+        [&] { return model->encode_text(ids, mask); });
   maybe_profile(state, "short_text", [&] { model->encode_text(ids, mask); });
-  report(state, bert_flops(base_model()->config(), kShortText), batch);
 }
 
 // Not a timing: the worst cosine between bf16 and fp32 vectors of the base-size network over
