@@ -19,6 +19,7 @@
 #include <thread>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include "encoder/model/flop_count.h"
 #include "encoder/model/visualized_bge.h"
 
 namespace {
@@ -66,21 +67,6 @@ void use_mode(ComputeMode mode) {
   if (model->mode() != mode) model->prepare(mode);
 }
 
-// Multiply-adds x2 of the matrix products (the part that costs), for one item.
-double vision_flops(const ModelConfig& c) {
-  const double n = 1 + c.vision.num_patches(), w = c.vision.width, h = c.vision.mlp_hidden();
-  const double patch =
-      2.0 * c.vision.num_patches() * 3 * c.vision.patch_size * c.vision.patch_size * w;
-  const double layer =
-      2 * n * w * 3 * w + 2 * n * w * w + 4 * n * n * w + 2 * n * w * 2 * h + 2 * n * h * w;
-  return patch + c.vision.layers * layer + 2.0 * c.vision.num_patches() * w * c.text.hidden_size;
-}
-double bert_flops(const ModelConfig& c, double tokens) {
-  const double d = c.text.hidden_size, i = c.text.intermediate_size;
-  const double layer = 2 * tokens * d * 4 * d + 4 * tokens * tokens * d + 4 * tokens * d * i;
-  return c.text.num_hidden_layers * layer;
-}
-
 double process_cpu_seconds() {
   timespec t;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -125,7 +111,7 @@ void BM_Image(benchmark::State& state) {
   auto ids = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({batch, 1});
   auto mask = torch::ones_like(ids);
   const auto& c = model->config();
-  timed(state, vision_flops(c) + bert_flops(c, c.image_tokens() + 2), batch,
+  timed(state, vista::encoder::image_text_flops(c, 2), batch,
         [&] { return model->encode_mm(pixels, ids, mask); });
   maybe_profile(state, "image", [&] { model->encode_mm(pixels, ids, mask); });
 }
@@ -141,7 +127,7 @@ void BM_ImageText(benchmark::State& state) {
   auto ids = torch::randint(1000, 30000, {batch, kPromptText}, torch::kLong);
   auto mask = torch::ones_like(ids);
   const auto& c = model->config();
-  timed(state, vision_flops(c) + bert_flops(c, c.image_tokens() + kPromptText), batch,
+  timed(state, vista::encoder::image_text_flops(c, kPromptText), batch,
         [&] { return model->encode_mm(pixels, ids, mask); });
   maybe_profile(state, "image_text", [&] { model->encode_mm(pixels, ids, mask); });
 }
@@ -155,7 +141,7 @@ void BM_ShortText(benchmark::State& state) {
   torch::manual_seed(3);
   auto ids = torch::randint(1000, 30000, {batch, kShortText}, torch::kLong);
   auto mask = torch::ones_like(ids);
-  timed(state, bert_flops(model->config(), kShortText), batch,
+  timed(state, vista::encoder::text_flops(model->config(), kShortText), batch,
         [&] { return model->encode_text(ids, mask); });
   maybe_profile(state, "short_text", [&] { model->encode_text(ids, mask); });
 }

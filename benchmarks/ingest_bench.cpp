@@ -27,12 +27,13 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "benchmarks/random_base_model.h"
+#include "encoder/model/random_model.h"
 #include "encoder/image/preprocess.h"
 #include "encoder/model/encoder.h"
 #include "encoder/model/visualized_bge.h"
@@ -82,10 +83,13 @@ Scratch& scratch() {
   return *g_scratch;
 }
 
-// The base model directory with random weights (benchmarks/random_base_model.h).
+// The base model directory with random weights (encoder/model/random_model.h).
 fs::path random_base_model_dir() {
-  return vista::bench::write_random_base_model(scratch().root / "bge-visualized-base-random",
-                                               golden_dir() / "tiny-model" / "vocab.txt");
+  const fs::path dir = scratch().root / "bge-visualized-base-random";
+  const vista::Status written =
+      vista::encoder::write_random_base_model(dir, golden_dir() / "tiny-model" / "vocab.txt");
+  if (!written.is_ok()) throw std::runtime_error(written.to_string());
+  return dir;
 }
 
 struct Setup {

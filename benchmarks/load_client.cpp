@@ -39,6 +39,7 @@
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,7 +47,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/base64.h"
-#include "benchmarks/random_base_model.h"
+#include "encoder/model/random_model.h"
 #include "engine/engine.h"
 
 extern char** environ;
@@ -272,9 +273,11 @@ int main(int argc, char** argv) {
   try {
     if (model.empty()) {
       const auto t0 = Clock::now();
-      model = vista::bench::write_random_base_model(scratch / "base-random",
-                                                    golden_dir() / "tiny-model" / "vocab.txt")
-                  .string();
+      const fs::path dir = scratch / "base-random";
+      const vista::Status written = vista::encoder::write_random_base_model(
+          dir, golden_dir() / "tiny-model" / "vocab.txt");
+      if (!written.is_ok()) throw std::runtime_error(written.to_string());
+      model = dir.string();
       std::cerr << "wrote the base-size model with random weights in "
                 << std::chrono::duration<double>(Clock::now() - t0).count() << " s\n";
     }

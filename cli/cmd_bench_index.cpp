@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/bench_commands.h"
 #include "cli/command.h"
 #include "common/logging.h"
 #include "tools/indexbench/ground_truth.h"
@@ -247,8 +248,11 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
-vista::cli::CommandRunner setup_bench(CLI::App& bench) {
-  bench.require_subcommand(1);
+}  // namespace
+
+namespace vista::cli {
+
+CommandRunner add_bench_index(CLI::App& bench) {
   CLI::App* sub = bench.add_subcommand(
       "index", "Measure recall against speed of index types and search settings");
   auto o = std::make_shared<Options>();
@@ -294,12 +298,32 @@ vista::cli::CommandRunner setup_bench(CLI::App& bench) {
   return [o, dim]() {
     o->dim_given = dim->count() > 0;
     Status s = run(*o);
-    if (!s.is_ok()) return vista::cli::report_failure(s);
+    if (!s.is_ok()) return report_failure(s);
     return 0;
+  };
+}
+
+}  // namespace vista::cli
+
+namespace {
+
+vista::cli::CommandRunner setup_bench(CLI::App& bench) {
+  bench.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, vista::cli::CommandRunner>> runners;
+  runners.emplace_back(nullptr, vista::cli::add_bench_encoder(bench));
+  runners.back().first = bench.get_subcommand("encoder");
+  runners.emplace_back(nullptr, vista::cli::add_bench_index(bench));
+  runners.back().first = bench.get_subcommand("index");
+  return [runners]() {
+    for (const auto& [sub, run] : runners) {
+      if (sub->parsed()) return run();
+    }
+    return 2;
   };
 }
 
 }  // namespace
 
-VISTA_REGISTER_COMMAND(bench_index, "bench", "Benchmarks (bench index: recall vs speed)",
+VISTA_REGISTER_COMMAND(bench, "bench",
+                       "Benchmarks (bench encoder: encoding speed; bench index: recall vs speed)",
                        setup_bench);

@@ -192,6 +192,11 @@ Result<std::unique_ptr<faiss::Index>> make_faiss(const std::string& s, int dimen
     return Status::invalid_argument("invalid index spec '" + s +
                                     "': the index does not support inner product");
   }
+  if (auto* hnsw = const_cast<faiss::IndexHNSW*>(
+          dynamic_cast<const faiss::IndexHNSW*>(core_of(raw)))) {
+    hnsw->hnsw.efConstruction = kHnswEfConstruction;
+    hnsw->hnsw.efSearch = kHnswDefaultEfSearch;
+  }
   if (dynamic_cast<const faiss::IndexIVF*>(core_of(raw)) != nullptr) return owned;
   try {
     auto map = std::make_unique<faiss::IndexIDMap2>(raw);

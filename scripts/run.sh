@@ -45,5 +45,7 @@ VISTA="$ROOT/build/vista"
 "$VISTA" search --data "$DATA" --collection sample --model "$MODEL" --text "a cat" --k 3
 if ((SERVE)); then
   echo "run: serving http://127.0.0.1:$PORT/ (Ctrl-C to stop)"
-  exec "$VISTA" serve --data "$DATA" --model "$MODEL" --port "$PORT"
+  # The sample pictures were ingested from files: let the server read them back for thumbnails.
+  VISTA_IMAGE_ROOTS="$ROOT/data/sample${VISTA_IMAGE_ROOTS:+:$VISTA_IMAGE_ROOTS}" \
+    exec "$VISTA" serve --data "$DATA" --model "$MODEL" --port "$PORT"
 fi

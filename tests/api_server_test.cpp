@@ -794,6 +794,50 @@ TEST(ApiServerSettingsTest, FullConnectionQueueAnswers503) {
             std::string::npos);
 }
 
+TEST(ApiServerSettingsTest, InternalErrorsHideDetails) {
+  VISTA_REQUIRE_GOLDEN();
+  TempDir dir;
+  const fs::path data = dir.path() / "data";
+  {
+    TestServer server(test_settings(data));
+    ASSERT_TRUE(server.ok());
+    ASSERT_EQ(post_json(*server.client(), "/v1/collections", {{"name", "fine"}})->status, 201);
+  }
+  // A collection whose store is damaged, and an image folder that cannot be created.
+  fs::create_directories(data / "broken" / "rocksdb");
+  std::ofstream(data / "broken" / "rocksdb" / "CURRENT") << "not a manifest name\n";
+  TestServer server(test_settings(data));
+  ASSERT_TRUE(server.ok());
+  auto c = server.client();
+  auto r = c->Get("/v1/collections/broken");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500) << r->body;
+  EXPECT_EQ(error_code(r), "internal");
+  EXPECT_EQ(r->body.find(data.string()), std::string::npos) << "internals leaked: " << r->body;
+  EXPECT_EQ(r->body.find("rocksdb"), std::string::npos) << "internals leaked: " << r->body;
+  r = c->Get("/v1/collections/fine");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  const json info = body_json(r);
+  const fs::path bucket =
+      data / "_images" / ("fine@" + std::to_string(info["created_at_ms"].get<int64_t>()));
+  fs::create_directories(bucket.parent_path());
+  std::ofstream(bucket) << "a file where the folder should be";
+  r = post_json(
+      *c, "/v1/collections/fine/documents",
+      {{"documents", json::array({{{"id", "pic"}, {"image", golden_image_b64("cir_candi_1.png")}},
+                                  {{"id", "txt"}, {"text", "still written"}}})}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json out = body_json(r);
+  EXPECT_EQ(out["results"][0]["status"], "failed");
+  EXPECT_EQ(out["results"][0]["error"]["code"], "internal");
+  EXPECT_EQ(r->body.find(data.string()), std::string::npos) << "internals leaked: " << r->body;
+  EXPECT_EQ(out["results"][1]["status"], "inserted");
+  EXPECT_EQ(body_json(c->Get("/v1/collections/fine"))["count"], 1);
+}
+
 TEST(ApiServerSettingsTest, WithoutModelServesStoredDataOnly) {
   VISTA_REQUIRE_GOLDEN();
   TempDir dir;

@@ -12,37 +12,12 @@
 
 namespace {
 
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Arguments are single-quoted for the shell; none of ours contain a single quote.
-CommandRun run_vista(const std::string& args) {
-  vista::testing::TempDir dir;
-  const auto err_path = dir.path() / "stderr";
-  const std::string command = "'" + vista::testing::vista_binary().string() + "' " + args + " 2>'" +
-                              err_path.string() + "'";
-  CommandRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) run.out.append(buf, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_path);
-  std::stringstream ss;
-  ss << err.rdbuf();
-  run.err = ss.str();
-  return run;
-}
+using vista::testing::run_vista;
 
 TEST(CliTokenize, PrintsIdsAndTokensAsOneJsonLine) {
   VISTA_REQUIRE_GOLDEN();
   const auto model = vista::testing::golden_dir() / "tiny-model";
-  const CommandRun run =
+  const auto run =
       run_vista("tokenize --model '" + model.string() + "' --text 'Hello, World!'");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   ASSERT_FALSE(run.out.empty());
@@ -56,14 +31,14 @@ TEST(CliTokenize, PrintsIdsAndTokensAsOneJsonLine) {
 TEST(CliTokenize, MaxTokensCutsAndSaysSo) {
   VISTA_REQUIRE_GOLDEN();
   const auto model = vista::testing::golden_dir() / "tiny-model";
-  const CommandRun run = run_vista("tokenize --model '" + model.string() +
+  const auto run = run_vista("tokenize --model '" + model.string() +
                                    "' --text 'blue whale dragon' --max-tokens 4");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto json = nlohmann::json::parse(run.out);
   EXPECT_EQ(json.at("ids"), (std::vector<int>{101, 2630, 13156, 102}));
   EXPECT_EQ(json.at("truncated"), true);
 
-  const CommandRun bad =
+  const auto bad =
       run_vista("tokenize --model '" + model.string() + "' --text x --max-tokens -2");
   EXPECT_EQ(bad.exit_code, 4);
   EXPECT_NE(bad.err.find("--max-tokens"), std::string::npos) << bad.err;
@@ -71,7 +46,7 @@ TEST(CliTokenize, MaxTokensCutsAndSaysSo) {
 
 TEST(CliTokenize, MissingVocabularyNamesThePathAndTheFix) {
   vista::testing::TempDir empty;
-  const CommandRun run = run_vista("tokenize --model '" + empty.path().string() + "' --text x");
+  const auto run = run_vista("tokenize --model '" + empty.path().string() + "' --text x");
   EXPECT_EQ(run.exit_code, 3);  // not found
   EXPECT_TRUE(run.out.empty()) << run.out;
   EXPECT_NE(run.err.find((empty.path() / "vocab.txt").string()), std::string::npos) << run.err;
@@ -81,7 +56,7 @@ TEST(CliTokenize, MissingVocabularyNamesThePathAndTheFix) {
 TEST(CliTokenize, InvalidUtf8IsAnInputError) {
   VISTA_REQUIRE_GOLDEN();
   const auto model = vista::testing::golden_dir() / "tiny-model";
-  const CommandRun run =
+  const auto run =
       run_vista("tokenize --model '" + model.string() + "' --text \"$(printf 'ab\\377')\"");
   EXPECT_EQ(run.exit_code, 4);
   EXPECT_NE(run.err.find("byte offset 2"), std::string::npos) << run.err;

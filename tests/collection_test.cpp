@@ -502,6 +502,41 @@ TEST(CollectionTest, RebuildChangesSpecAndCompactsTombstones) {
   EXPECT_EQ(again->count(), 150);
 }
 
+// A rebuild commits the new spec first and snapshots after; a crash in between leaves a
+// snapshot of the old spec, which open() must not use.
+TEST(CollectionTest, SnapshotOfAnotherSpecIsNotUsed) {
+  TempDir tmp;
+  std::vector<Document> docs;
+  for (int i = 0; i < 30; ++i) docs.push_back(doc("d" + std::to_string(i), i));
+  {
+    auto c = make(tmp.path());
+    ASSERT_TRUE(c->upsert(kModel, docs).is_ok());
+  }
+  {
+    // What rebuild("HNSW16")'s committed batch writes, without the snapshot that follows it.
+    StoreOptions so;
+    auto store = Store::open(tmp.path() / "c" / "rocksdb", so);
+    ASSERT_TRUE(store.is_ok()) << store.status();
+    std::string value;
+    ASSERT_TRUE((*store)->get(Family::kMeta, "config", &value).is_ok());
+    json config = json::parse(value);
+    config["index_spec"] = "HNSW16";
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(Family::kMeta), "config", config.dump());
+    ASSERT_TRUE((*store)->write(&batch).is_ok());
+  }
+  LogCapture log;
+  auto c = reopen(tmp.path());
+  EXPECT_NE(log.text().find("has index 'Flat', the collection uses 'HNSW16'"), std::string::npos)
+      << log.text();
+  EXPECT_EQ(c->info().index_spec, "HNSW16");
+  EXPECT_FALSE(c->info().index.supports_removal);
+  EXPECT_EQ(c->count(), 30);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(search_one(*c, docs[i].vector, 1)[0].document.id, docs[i].id);
+  }
+}
+
 TEST(CollectionTest, IvfCollectionTrainsOnceEnoughVectorsExist) {
   TempDir tmp;
   auto c = make(tmp.path(), "IVF8,Flat");

@@ -20,25 +20,7 @@ using vista::testing::golden_dir;
 using vista::testing::read_json_file;
 using vista::testing::tiny_model_dir;
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs the vista binary with `args` (already shell-quoted), capturing stdout; stderr is dropped.
-Run run_vista(const std::string& args) {
-  const std::string command =
-      "'" + vista::testing::vista_binary().string() + "' --log-level off " + args + " 2>/dev/null";
-  Run run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return run;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) run.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using vista::testing::run_vista;
 
 std::string quoted(const std::filesystem::path& p) {
   return "'" + p.string() + "'";

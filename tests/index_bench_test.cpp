@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "index/vector_index.h"
 #include "tests/test_support.h"
 #include "tools/indexbench/ground_truth.h"
 #include "tools/indexbench/index_benchmark.h"
@@ -562,7 +563,7 @@ TEST(IndexBenchmarkDefaultsTest, WithoutSweepEachIndexRunsAtItsDefaults) {
   ASSERT_TRUE(rows.is_ok()) << rows.status();
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].param, "efSearch");
-  EXPECT_EQ((*rows)[0].value, 16);  // FAISS's default
+  EXPECT_EQ((*rows)[0].value, index::kHnswDefaultEfSearch);  // what collections use
   EXPECT_EQ((*rows)[1].param, "nprobe");
   EXPECT_EQ((*rows)[1].value, 1);
   EXPECT_EQ((*rows)[0].path, "faiss");

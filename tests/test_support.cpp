@@ -1,7 +1,12 @@
 #include "tests/test_support.h"
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 namespace vista::testing {
 
@@ -20,6 +25,26 @@ std::filesystem::path source_dir() { return VISTA_SOURCE_DIR; }
 std::filesystem::path vista_binary() {
   if (const char* env = std::getenv("VISTA_BINARY"); env && *env) return env;
   return std::filesystem::path(VISTA_BINARY_DIR) / "vista";
+}
+
+VistaRun run_vista(const std::string& args) {
+  TempDir dir;
+  const auto err_path = dir.path() / "stderr";
+  const std::string command =
+      "'" + vista_binary().string() + "' " + args + " 2>'" + err_path.string() + "'";
+  VistaRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) run.out.append(buf, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  std::stringstream ss;
+  ss << err.rdbuf();
+  run.err = ss.str();
+  return run;
 }
 
 TempDir::TempDir() {

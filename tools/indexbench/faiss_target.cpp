@@ -15,6 +15,7 @@
 #include <chrono>
 #include <exception>
 
+#include "index/vector_index.h"
 #include "tools/indexbench/search_target.h"
 
 namespace vista::indexbench {
@@ -30,19 +31,27 @@ struct CountingWriter : faiss::IOWriter {
   }
 };
 
+const faiss::Index* unwrap(const faiss::Index* index) {
+  while (const auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) index = pt->index;
+  return index;
+}
+
+// The factory's index with the graph settings collections use, so that both paths build the
+// same structure and the comparison isolates the engine's own cost.
 Result<std::unique_ptr<faiss::Index>> make_index(const std::string& spec, int dim) {
   try {
-    return std::unique_ptr<faiss::Index>(
+    std::unique_ptr<faiss::Index> index(
         faiss::index_factory(dim, spec.c_str(), faiss::METRIC_INNER_PRODUCT));
+    if (auto* hnsw =
+            const_cast<faiss::IndexHNSW*>(dynamic_cast<const faiss::IndexHNSW*>(unwrap(index.get())))) {
+      hnsw->hnsw.efConstruction = index::kHnswEfConstruction;
+      hnsw->hnsw.efSearch = index::kHnswDefaultEfSearch;
+    }
+    return index;
   } catch (const std::exception& e) {
     return Status::invalid_argument("FAISS cannot build index '" + spec + "' for dimension " +
                                     std::to_string(dim) + ": " + e.what());
   }
-}
-
-const faiss::Index* unwrap(const faiss::Index* index) {
-  while (const auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) index = pt->index;
-  return index;
 }
 
 class FaissTarget : public SearchTarget {
