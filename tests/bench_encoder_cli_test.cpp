@@ -26,7 +26,8 @@ TEST(BenchEncoderCli, ReportsEveryCaseAgainstPeakAndBaseline) {
   EXPECT_EQ(report["batch"], 2);
   EXPECT_EQ(report["threads"], 1);
   EXPECT_GT(report["gemm_peak_gflops"].get<double>(), 0.0);
-  EXPECT_GT(report["eager_gemm_peak_gflops"].get<double>(), 0.0);
+  EXPECT_GT(report["fp32_gemm_peak_gflops"].get<double>(), 0.0);
+  EXPECT_GT(report["libtorch_linear_gflops"].get<double>(), 0.0);
   EXPECT_GT(report["load_seconds"].get<double>(), 0.0);
   EXPECT_GT(report["peak_rss_mib"].get<double>(), 0.0);
   ASSERT_EQ(report["cases"].size(), 3u);
