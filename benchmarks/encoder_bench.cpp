@@ -20,6 +20,7 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include "encoder/model/flop_count.h"
+#include "encoder/model/random_model.h"
 #include "encoder/model/visualized_bge.h"
 
 namespace {
@@ -35,21 +36,8 @@ constexpr int64_t kPromptText = 16;
 // every matrix, embedding and bias, 1 for LayerNorm scales. RoPE tables keep their real values.
 VisualizedBge& base_model() {
   static VisualizedBge model = [] {
-    torch::NoGradGuard no_grad;
-    torch::manual_seed(0);
     VisualizedBge m{ModelConfig{}};
-    for (const auto& item : m->named_parameters()) {
-      const auto& name = item.key();
-      auto t = item.value();
-      // The 1-D ".weight" tensors are exactly the LayerNorm scales.
-      const bool norm_scale =
-          t.dim() == 1 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
-      if (norm_scale) {
-        t.fill_(1.0);
-      } else {
-        t.normal_(0.0, 0.02);
-      }
-    }
+    vista::encoder::randomize_weights(*m, 0);
     return m;
   }();
   return model;

@@ -140,12 +140,13 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
           std::chrono::seconds(1));
     }
 
+    // Kept until the process exits: a signal that arrives after the last batch (while the
+    // collection is closed, the summary printed, the process torn down) must not turn a
+    // finished run into a killed one.
     g_cancel = false;
-    auto old_int = std::signal(SIGINT, on_stop_signal);
-    auto old_term = std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
     auto result = ingestor.run(options);
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
     if (bar_drawn) std::fputc('\n', stderr);
 
     vista::Status closed = (*engine)->close();

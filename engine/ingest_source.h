@@ -41,8 +41,9 @@ namespace vista::engine {
 // One document to ingest, before any file is read.
 struct SourceItem {
   std::string id;
-  // Where it came from, for the errors report and the document's `source` field: the image's
-  // path for folder items, "<manifest>:<line>" for manifest rows.
+  // Where it came from, for the errors report: the image's path for folder items,
+  // "<manifest>:<line>" for manifest rows. (Stored documents keep the image's absolute path
+  // when there is one; see Ingestor.)
   std::string source;
   std::optional<std::filesystem::path> image_path;
   std::optional<std::string> text;

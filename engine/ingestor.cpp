@@ -18,6 +18,16 @@ namespace vista::engine {
 
 namespace {
 
+// The document's `source`: the absolute image path when there is an image (so the server can
+// return the picture and its thumbnails, and users can find the file), else where the row came
+// from ("<manifest>:<line>"). Errors keep naming the manifest line.
+std::string stored_source(const SourceItem& item) {
+  if (!item.image_path) return item.source;
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(*item.image_path, ec);
+  return (ec ? *item.image_path : absolute).lexically_normal().string();
+}
+
 using Clock = std::chrono::steady_clock;
 
 // An item whose content is read, hashed and (when it must be encoded) decoded.
@@ -225,7 +235,7 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
         w.doc.vector = std::move(e.vector);
         w.doc.metadata = std::move(p.item.metadata);
         w.doc.text = std::move(p.item.text);
-        w.doc.source = p.item.source;
+        w.doc.source = stored_source(p.item);
         w.doc.content_hash = std::move(p.hash);
         w.status = p.existed ? ItemStatus::kUpdated : ItemStatus::kInserted;
         w.truncated = e.truncated;

@@ -327,9 +327,10 @@ TEST_F(CliIngestTest, KilledIngestRerunsToTheSameCollection) {
 TEST_F(CliIngestTest, TerminatedIngestStopsCleanly) {
   fs::path src = tmp_.path() / "term";
   fs::create_directories(src);
+  // Large photographs (3504x2336 JPEG, ~70 ms each to decode) so the run is still going when
+  // the signal comes.
   for (int i = 0; i < 40; ++i)
-    fs::copy_file(golden_dir() / "images" / "edge" / "upscale_100x80.jpg",
-                  src / ("p" + std::to_string(i) + ".jpg"));
+    fs::copy_file(golden_dir() / "images" / "cir_candi_2.png", src / ("p" + std::to_string(i) + ".jpg"));
   fs::path io = tmp_.path() / "term-io";
   fs::create_directories(io);
   pid_t pid = spawn({"ingest", "--data", data_.string(), "--collection", "t", "--model", model_,

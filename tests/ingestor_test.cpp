@@ -292,7 +292,8 @@ TEST_F(IngestorTest, GoldenImagesAreStoredAndTheBadFilesReported) {
     ASSERT_FALSE(r->hits.empty()) << rel;
     EXPECT_EQ(r->hits[0].document.id, rel);
     EXPECT_GE(r->hits[0].score, 0.999f) << rel;
-    EXPECT_EQ(r->hits[0].document.source, (source / rel).string());
+    // Stored as an absolute, normalised path (the server reads thumbnails from it).
+    EXPECT_EQ(r->hits[0].document.source, fs::absolute(source / rel).lexically_normal().string());
   }
 }
 
@@ -368,6 +369,10 @@ TEST_F(IngestorTest, ManifestRoundTripsMetadataAndMetadataOnlyChangesKeepVectors
   EXPECT_EQ(docs["d"].text, "a green dragon");
   EXPECT_EQ(docs["d"].metadata["year"], 2004);
   EXPECT_FALSE(docs["w"].text.has_value());
+  // Documents with a picture point at the file (the server reads thumbnails from it); others
+  // at their manifest line.
+  EXPECT_EQ(docs["d"].source, (src.path() / "pics" / "dragon04.png").lexically_normal().string());
+  EXPECT_EQ(docs["t"].source, (src.path() / "m.jsonl").string() + ":3");
 
   // Metadata in results, and a filter.
   SearchOptions options;

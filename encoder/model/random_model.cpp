@@ -74,22 +74,9 @@ Status write_file(const fs::path& path, const std::string& text) {
 }
 
 Status write_weights(const fs::path& dir) {
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(0);
   VISTA_ASSIGN_OR_RETURN(auto model_config, load_model_config(dir));
   VisualizedBge model{model_config};
-  for (const auto& item : model->named_parameters()) {
-    const auto& name = item.key();
-    auto t = item.value();
-    // The 1-D ".weight" tensors are exactly the LayerNorm scales.
-    const bool norm_scale =
-        t.dim() == 1 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
-    if (norm_scale) {
-      t.fill_(1.0);
-    } else {
-      t.normal_(0.0, 0.02);
-    }
-  }
+  randomize_weights(*model, 0);
   nlohmann::json header = nlohmann::json::object();
   uint64_t offset = 0;
   auto tensors = model->declared_tensors();
@@ -120,6 +107,23 @@ Status write_weights(const fs::path& dir) {
 }
 
 }  // namespace
+
+void randomize_weights(VisualizedBgeImpl& model, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  for (const auto& item : model.named_parameters()) {
+    const auto& name = item.key();
+    auto t = item.value();
+    // The 1-D ".weight" tensors are exactly the LayerNorm scales.
+    const bool norm_scale =
+        t.dim() == 1 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+    if (norm_scale) {
+      t.fill_(1.0);
+    } else {
+      t.normal_(0.0, 0.02);
+    }
+  }
+}
 
 Status write_random_base_model(const fs::path& dir, const fs::path& vocab) {
   std::error_code ec;

@@ -3,11 +3,18 @@
 // the benchmarks). The vectors it gives mean nothing; never use it to index real data.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 
 #include "common/status.h"
 
 namespace vista::encoder {
+
+class VisualizedBgeImpl;
+
+// Draws every parameter of `model` from N(0, 0.02), LayerNorm scales 1, seeded by `seed`;
+// buffers (RoPE tables) keep their computed values.
+void randomize_weights(VisualizedBgeImpl& model, uint64_t seed);
 
 // Writes into `dir` (created; the caller owns it): the base config.json (BERT-base text side,
 // EVA02-CLIP-B-16 vision tower by default), a vocab.txt and a model.safetensors of N(0, 0.02)
