@@ -14,7 +14,7 @@ constexpr const char* kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
                                     "#E69F00", "#56B4E9", "#000000"};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
-constexpr double kLeft = 80, kRight = 230, kTop = 70, kBottom = 60, kInset = 10;
+constexpr double kLeft = 80, kRight = 270, kTop = 70, kBottom = 60, kInset = 10;
 
 std::string escape(const std::string& s) {
   std::string out;
