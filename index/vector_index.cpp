@@ -197,7 +197,10 @@ Result<std::unique_ptr<faiss::Index>> make_faiss(const std::string& s, int dimen
     hnsw->hnsw.efConstruction = kHnswEfConstruction;
     hnsw->hnsw.efSearch = kHnswDefaultEfSearch;
   }
-  if (dynamic_cast<const faiss::IndexIVF*>(core_of(raw)) != nullptr) return owned;
+  if (auto* ivf = const_cast<faiss::IndexIVF*>(dynamic_cast<const faiss::IndexIVF*>(core_of(raw)))) {
+    ivf->nprobe = std::min<size_t>(kIvfDefaultNprobe, ivf->nlist);
+    return owned;
+  }
   try {
     auto map = std::make_unique<faiss::IndexIDMap2>(raw);
     owned.release();

@@ -60,6 +60,10 @@ namespace vista::index {
 // (docs/indexes.md). Snapshots keep the values an index was built with.
 inline constexpr int kHnswEfConstruction = 100;
 inline constexpr int kHnswDefaultEfSearch = 64;
+// Lists an IVF search visits unless a query asks otherwise (FAISS's own default is 1, which
+// finds a third of the true top 10 on 100k clustered 768-d vectors with 1,024 lists; 16 finds
+// 0.99 of them, and 0.96 with 4,096 lists at 1M). Capped at the index's list count.
+inline constexpr int kIvfDefaultNprobe = 16;
 
 // Per-query knobs. Zero means "the index default". A knob that does not apply to the index type
 // (nprobe on HNSW) is ignored, so callers can pass the same params to any collection.

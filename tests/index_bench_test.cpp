@@ -565,7 +565,7 @@ TEST(IndexBenchmarkDefaultsTest, WithoutSweepEachIndexRunsAtItsDefaults) {
   EXPECT_EQ((*rows)[0].param, "efSearch");
   EXPECT_EQ((*rows)[0].value, index::kHnswDefaultEfSearch);  // what collections use
   EXPECT_EQ((*rows)[1].param, "nprobe");
-  EXPECT_EQ((*rows)[1].value, 1);
+  EXPECT_EQ((*rows)[1].value, 8);  // index::kIvfDefaultNprobe capped at the 8 lists
   EXPECT_EQ((*rows)[0].path, "faiss");
 }
 

@@ -47,6 +47,9 @@ Result<std::unique_ptr<faiss::Index>> make_index(const std::string& spec, int di
       hnsw->hnsw.efConstruction = index::kHnswEfConstruction;
       hnsw->hnsw.efSearch = index::kHnswDefaultEfSearch;
     }
+    if (faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get())) {
+      ivf->nprobe = std::min<size_t>(index::kIvfDefaultNprobe, ivf->nlist);
+    }
     return index;
   } catch (const std::exception& e) {
     return Status::invalid_argument("FAISS cannot build index '" + spec + "' for dimension " +
