@@ -176,6 +176,21 @@ void merge_topk(int64_t k, float* d1, int64_t* l1, const float* d2, const int64_
   std::copy(l.begin(), l.end(), l1);
 }
 
+}  // namespace
+
+void apply_default_settings(faiss::Index* index) {
+  const faiss::Index* core = core_of(index);
+  if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(core)) {
+    auto* graph = const_cast<faiss::IndexHNSW*>(hnsw);
+    graph->hnsw.efConstruction = kHnswEfConstruction;
+    graph->hnsw.efSearch = kHnswDefaultEfSearch;
+  } else if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(core)) {
+    const_cast<faiss::IndexIVF*>(ivf)->nprobe = std::min<size_t>(kIvfDefaultNprobe, ivf->nlist);
+  }
+}
+
+namespace {
+
 // Builds the FAISS structure for a spec: the factory index with inner-product metric, wrapped
 // in an IndexIDMap2 unless it stores ids itself (IVF family).
 Result<std::unique_ptr<faiss::Index>> make_faiss(const std::string& s, int dimension) {
@@ -192,15 +207,8 @@ Result<std::unique_ptr<faiss::Index>> make_faiss(const std::string& s, int dimen
     return Status::invalid_argument("invalid index spec '" + s +
                                     "': the index does not support inner product");
   }
-  if (auto* hnsw = const_cast<faiss::IndexHNSW*>(
-          dynamic_cast<const faiss::IndexHNSW*>(core_of(raw)))) {
-    hnsw->hnsw.efConstruction = kHnswEfConstruction;
-    hnsw->hnsw.efSearch = kHnswDefaultEfSearch;
-  }
-  if (auto* ivf = const_cast<faiss::IndexIVF*>(dynamic_cast<const faiss::IndexIVF*>(core_of(raw)))) {
-    ivf->nprobe = std::min<size_t>(kIvfDefaultNprobe, ivf->nlist);
-    return owned;
-  }
+  apply_default_settings(raw);
+  if (dynamic_cast<const faiss::IndexIVF*>(core_of(raw)) != nullptr) return owned;
   try {
     auto map = std::make_unique<faiss::IndexIDMap2>(raw);
     owned.release();

@@ -65,6 +65,10 @@ inline constexpr int kHnswDefaultEfSearch = 64;
 // 0.99 of them, and 0.96 with 4,096 lists at 1M). Capped at the index's list count.
 inline constexpr int kIvfDefaultNprobe = 16;
 
+// Sets those defaults on a freshly made FAISS index (HNSW or IVF, under any pre-transform); other
+// types are left alone. Anything that builds FAISS indexes to compare with collections calls it.
+void apply_default_settings(faiss::Index* index);
+
 // Per-query knobs. Zero means "the index default". A knob that does not apply to the index type
 // (nprobe on HNSW) is ignored, so callers can pass the same params to any collection.
 struct SearchParams {

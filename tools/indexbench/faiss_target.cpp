@@ -42,14 +42,7 @@ Result<std::unique_ptr<faiss::Index>> make_index(const std::string& spec, int di
   try {
     std::unique_ptr<faiss::Index> index(
         faiss::index_factory(dim, spec.c_str(), faiss::METRIC_INNER_PRODUCT));
-    if (auto* hnsw =
-            const_cast<faiss::IndexHNSW*>(dynamic_cast<const faiss::IndexHNSW*>(unwrap(index.get())))) {
-      hnsw->hnsw.efConstruction = index::kHnswEfConstruction;
-      hnsw->hnsw.efSearch = index::kHnswDefaultEfSearch;
-    }
-    if (faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get())) {
-      ivf->nprobe = std::min<size_t>(index::kIvfDefaultNprobe, ivf->nlist);
-    }
+    index::apply_default_settings(index.get());
     return index;
   } catch (const std::exception& e) {
     return Status::invalid_argument("FAISS cannot build index '" + spec + "' for dimension " +
