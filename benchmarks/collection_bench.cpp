@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_time.h"
 #include "common/logging.h"
 #include "engine/collection.h"
 #include "index/vector_index.h"
@@ -43,14 +44,6 @@ const ModelIdentity kModel{"bench-model", "sha256:bench"};
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// CPU time of the calling thread: robust against the preemption a shared machine adds to wall
-// time (searches here run on one thread).
-double thread_cpu_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 double rss_mib() {

@@ -14,6 +14,7 @@
 
 #include <time.h>
 
+#include "common/cpu_time.h"
 #include "index/vector_index.h"
 #include "tools/indexbench/ground_truth.h"
 #include "tools/indexbench/search_target.h"
@@ -62,13 +63,6 @@ class WorkDir {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-// CPU time consumed by the calling thread.
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 double percentile(std::vector<double> v, double p) {
