@@ -19,12 +19,14 @@
 #include <thread>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include "common/cpu_time.h"
 #include "encoder/model/flop_count.h"
 #include "encoder/model/random_model.h"
 #include "encoder/model/visualized_bge.h"
 
 namespace {
 
+using vista::process_cpu_seconds;
 using vista::encoder::ComputeMode;
 using vista::encoder::ModelConfig;
 using vista::encoder::VisualizedBge;
@@ -55,12 +57,6 @@ void use_mode(ComputeMode mode) {
   if (model->mode() != mode) model->prepare(mode);
 }
 
-double process_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
 // Times `run` after one untimed warm-up call (oneDNN builds its kernels on first use). Reports
 // GFLOP/s of wall time and cpu_ms/item: CPU seconds of every thread of the process per item,
 // which a busy shared machine inflates far less than wall time.
@@ -88,36 +84,36 @@ void maybe_profile(const benchmark::State& state, const char* name, Run&& run) {
   run();
 }
 
-void BM_Image(benchmark::State& state) {
+// Images with a text of `text_tokens` ids from `make_ids` (2, [CLS][SEP], for an image alone),
+// in the state's mode and batch.
+void image_case(benchmark::State& state, const char* name, uint64_t seed, int64_t text_tokens,
+                torch::Tensor (*make_ids)(int64_t batch, int64_t tokens)) {
   const auto mode = static_cast<ComputeMode>(state.range(0));
   const int64_t batch = state.range(1);
   use_mode(mode);
   auto& model = base_model();
   c10::InferenceMode guard;
-  torch::manual_seed(1);
+  torch::manual_seed(seed);
   auto pixels = torch::randn({batch, 3, 224, 224});
-  auto ids = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({batch, 1});
+  auto ids = make_ids(batch, text_tokens);
   auto mask = torch::ones_like(ids);
-  const auto& c = model->config();
-  timed(state, vista::encoder::image_text_flops(c, 2), batch,
+  timed(state, vista::encoder::image_text_flops(model->config(), text_tokens), batch,
         [&] { return model->encode_mm(pixels, ids, mask); });
-  maybe_profile(state, "image", [&] { model->encode_mm(pixels, ids, mask); });
+  maybe_profile(state, name, [&] { model->encode_mm(pixels, ids, mask); });
 }
 
+torch::Tensor empty_prompt(int64_t batch, int64_t) {
+  return torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({batch, 1});
+}
+
+torch::Tensor random_prompt(int64_t batch, int64_t tokens) {
+  return torch::randint(1000, 30000, {batch, tokens}, torch::kLong);
+}
+
+void BM_Image(benchmark::State& state) { image_case(state, "image", 1, 2, &empty_prompt); }
+
 void BM_ImageText(benchmark::State& state) {
-  const auto mode = static_cast<ComputeMode>(state.range(0));
-  const int64_t batch = state.range(1);
-  use_mode(mode);
-  auto& model = base_model();
-  c10::InferenceMode guard;
-  torch::manual_seed(2);
-  auto pixels = torch::randn({batch, 3, 224, 224});
-  auto ids = torch::randint(1000, 30000, {batch, kPromptText}, torch::kLong);
-  auto mask = torch::ones_like(ids);
-  const auto& c = model->config();
-  timed(state, vista::encoder::image_text_flops(c, kPromptText), batch,
-        [&] { return model->encode_mm(pixels, ids, mask); });
-  maybe_profile(state, "image_text", [&] { model->encode_mm(pixels, ids, mask); });
+  image_case(state, "image_text", 2, kPromptText, &random_prompt);
 }
 
 void BM_ShortText(benchmark::State& state) {
@@ -127,7 +123,7 @@ void BM_ShortText(benchmark::State& state) {
   auto& model = base_model();
   c10::InferenceMode guard;
   torch::manual_seed(3);
-  auto ids = torch::randint(1000, 30000, {batch, kShortText}, torch::kLong);
+  auto ids = random_prompt(batch, kShortText);
   auto mask = torch::ones_like(ids);
   timed(state, vista::encoder::text_flops(model->config(), kShortText), batch,
         [&] { return model->encode_text(ids, mask); });
@@ -144,9 +140,9 @@ void BM_Bf16Accuracy(benchmark::State& state) {
   torch::manual_seed(4);
   constexpr int64_t kItems = 4;
   auto pixels = torch::randn({kItems, 3, 224, 224});
-  auto prompt = torch::randint(1000, 30000, {kItems, kPromptText}, torch::kLong);
-  auto empty = torch::tensor({101, 102}, torch::kLong).unsqueeze(0).repeat({kItems, 1});
-  auto texts = torch::randint(1000, 30000, {2 * kItems, kShortText}, torch::kLong);
+  auto prompt = random_prompt(kItems, kPromptText);
+  auto empty = empty_prompt(kItems, 2);
+  auto texts = random_prompt(2 * kItems, kShortText);
   auto run = [&] {
     return std::vector<torch::Tensor>{model->encode_mm(pixels, empty, torch::ones_like(empty)),
                                       model->encode_mm(pixels, prompt, torch::ones_like(prompt)),

@@ -309,17 +309,10 @@ namespace {
 
 vista::cli::CommandRunner setup_bench(CLI::App& bench) {
   bench.require_subcommand(1);
-  std::vector<std::pair<CLI::App*, vista::cli::CommandRunner>> runners;
-  runners.emplace_back(nullptr, vista::cli::add_bench_encoder(bench));
-  runners.back().first = bench.get_subcommand("encoder");
-  runners.emplace_back(nullptr, vista::cli::add_bench_index(bench));
-  runners.back().first = bench.get_subcommand("index");
-  return [runners]() {
-    for (const auto& [sub, run] : runners) {
-      if (sub->parsed()) return run();
-    }
-    return 2;
-  };
+  auto encoder = vista::cli::add_bench_encoder(bench);
+  auto index = vista::cli::add_bench_index(bench);
+  CLI::App* encoder_sub = bench.get_subcommand("encoder");
+  return [encoder, index, encoder_sub]() { return encoder_sub->parsed() ? encoder() : index(); };
 }
 
 }  // namespace
