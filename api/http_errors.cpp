@@ -6,16 +6,6 @@
 
 namespace vista::api {
 
-namespace {
-
-// The encode queue's refusal (engine/encode_queue.h). ResourceExhausted is shared with size
-// limits, and only this one means "come back later".
-bool is_queue_full(const Status& status) {
-  return status.message().find("encode queue full") != std::string::npos;
-}
-
-}  // namespace
-
 ApiError status_to_error(const Status& status, const ErrorContext& context, std::string_view what) {
   const std::string& m = status.message();
   switch (status.code()) {
@@ -26,7 +16,8 @@ ApiError status_to_error(const Status& status, const ErrorContext& context, std:
     case StatusCode::kFailedPrecondition: return {409, "conflict", m, {}};
     case StatusCode::kUnsupported: return ApiError::unsupported_media_type(m);
     case StatusCode::kResourceExhausted:
-      if (is_queue_full(status))
+      // Shared with size limits; only a full queue means "come back later".
+      if (status.subcode() == StatusSubCode::kQueueFull)
         return ApiError::overloaded("the server is busy (" + m + "); retry later",
                                     context.retry_after_s);
       return ApiError::too_large(m);

@@ -39,13 +39,8 @@ void Service::get_collection(const httplib::Request&, httplib::Response& res,
 void Service::delete_collection(const httplib::Request&, httplib::Response& res,
                                 const std::vector<std::string>& params) {
   const std::string& name = params[0];
-  auto coll = collection(name);
-  const ImageStore::Bucket b = bucket(*coll);
-  coll.reset();
-  Status dropped = engine_->catalog().drop(name);
+  Status dropped = engine_->drop_collection(name);
   if (!dropped.is_ok()) fail(dropped, false, "deleting a collection");
-  if (Status s = images_->drop(b); !s.is_ok())
-    spdlog::warn("collection '{}' deleted, its stored images not: {}", name, s.message());
   send_json(res, 200, {{"name", name}, {"deleted", true}});
 }
 

@@ -52,8 +52,6 @@ struct Service::AddItem {
   engine::NewDocument doc;
   std::string id;
   bool has_image = false;
-  std::optional<std::string> new_blob;  // image bytes to keep in the ImageStore
-  std::optional<std::string> old_blob;  // the blob the stored document names now
 };
 
 void Service::add_documents(const httplib::Request& req, httplib::Response& res,
@@ -62,19 +60,7 @@ void Service::add_documents(const httplib::Request& req, httplib::Response& res,
   const std::string& name = params[0];
   auto coll = collection(name);  // 404 before any image is read
   std::vector<AddItem> items = parse_documents(req);
-  const std::vector<std::string> ids = reject_repeated_ids(items);
-  const ImageStore::Bucket b = bucket(*coll);
-  // From here to the end, no other request writes these ids (see api/image_store.h).
-  IdLocks::Guard lock = id_locks_.lock(name, ids);
-  auto existing = coll->get(ids);
-  if (!existing.is_ok()) fail(existing.status(), false, "reading documents");
-  size_t j = 0;
-  for (auto& item : items)
-    if (!item.error)
-      if (const auto& old = (*existing)[j++]) item.old_blob = ImageStore::blob_of(old->source);
-  store_new_images(b, items);
-  const engine::AddResponse added = write_documents(name, b, items);
-  drop_unreferenced_images(b, items, added);
+  const engine::AddResponse added = write_documents(name, items);
   json body = add_results(items, added);
   body["took_ms"] =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -176,10 +162,8 @@ Service::AddItem Service::parse_document(const json& value, const std::string& w
     item.id = id ? *id : engine::content_id(item.doc.text, item.doc.image_bytes);
     if (Status s = engine::validate_document_id(item.id); !s.is_ok()) fail(s, false, "document id");
     item.doc.id = item.id;
-    if (item.doc.image_bytes && !item.doc.source) {
-      item.new_blob = ImageStore::blob_name(item.id, *item.doc.image_bytes);
-      item.doc.source = ImageStore::source_for(*item.new_blob);
-    }
+    // Uploaded bytes stay with the engine, so that the image can be served later.
+    item.doc.store_image = item.doc.image_bytes && !item.doc.source;
   } catch (const ApiError& e) {
     item.error = e;
   }
@@ -202,34 +186,7 @@ std::string Service::image_from_part(const httplib::MultipartFormDataMap& files,
   return part->content;
 }
 
-std::vector<std::string> Service::reject_repeated_ids(std::vector<AddItem>& items) {
-  // Later occurrences of an id fail; the first one is written.
-  std::set<std::string> seen;
-  std::vector<std::string> ids;
-  for (auto& item : items) {
-    if (item.error) continue;
-    if (!seen.insert(item.id).second) {
-      item.error = ApiError::invalid("id '" + item.id + "' appears more than once in the request");
-      continue;
-    }
-    ids.push_back(item.id);
-  }
-  return ids;
-}
-
-void Service::store_new_images(const ImageStore::Bucket& b, std::vector<AddItem>& items) const {
-  // Images first: a document is never committed before the image it names is on disk.
-  for (auto& item : items) {
-    if (item.error || !item.new_blob) continue;
-    if (Status s = images_->put(b, *item.new_blob, *item.doc.image_bytes); !s.is_ok()) {
-      ErrorContext ctx = error_context_;
-      item.error = status_to_error(s, ctx, "storing an uploaded image");
-      item.new_blob.reset();
-    }
-  }
-}
-
-engine::AddResponse Service::write_documents(const std::string& name, const ImageStore::Bucket& b,
+engine::AddResponse Service::write_documents(const std::string& name,
                                              std::vector<AddItem>& items) const {
   std::vector<engine::NewDocument> docs;
   bool any_image = false;
@@ -242,29 +199,8 @@ engine::AddResponse Service::write_documents(const std::string& name, const Imag
   engine::AddOptions options;
   options.create_collection = false;
   auto result = engine_->add_documents(name, docs, options);
-  if (!result.is_ok()) {
-    for (const auto& item : items)
-      if (!item.error && item.new_blob && item.new_blob != item.old_blob)
-        (void)images_->remove(b, *item.new_blob);
-    fail(result.status(), any_image, "adding documents");
-  }
+  if (!result.is_ok()) fail(result.status(), any_image, "adding documents");
   return std::move(result).value();
-}
-
-void Service::drop_unreferenced_images(const ImageStore::Bucket& b,
-                                       const std::vector<AddItem>& items,
-                                       const engine::AddResponse& added) const {
-  // Which blob each document names now; every other blob touched here is unreferenced.
-  size_t k = 0;
-  for (const auto& item : items) {
-    if (item.error) continue;
-    const engine::ItemStatus status = added.items[k++].status;
-    const bool replaced =
-        status == engine::ItemStatus::kInserted || status == engine::ItemStatus::kUpdated;
-    const std::optional<std::string> now = replaced ? item.new_blob : item.old_blob;
-    if (item.old_blob && item.old_blob != now) (void)images_->remove(b, *item.old_blob);
-    if (item.new_blob && item.new_blob != now) (void)images_->remove(b, *item.new_blob);
-  }
 }
 
 json Service::add_results(const std::vector<AddItem>& items,
@@ -312,22 +248,10 @@ void Service::delete_document(const httplib::Request&, httplib::Response& res,
                               const std::vector<std::string>& params) {
   const std::string& name = params[0];
   const std::string& id = params[1];
-  auto coll = collection(name);
-  const ImageStore::Bucket b = bucket(*coll);
-  IdLocks::Guard lock = id_locks_.lock(name, {id});
-  auto got = coll->get({id});
-  if (!got.is_ok()) fail(got.status(), false, "reading a document");
-  auto not_found = [&] {
-    return ApiError::not_found("document '" + id + "' does not exist in collection '" + name + "'");
-  };
-  if (got->empty() || !(*got)[0]) throw not_found();
   auto removed = engine_->delete_documents(name, {id});
   if (!removed.is_ok()) fail(removed.status(), false, "deleting a document");
-  if (removed->removed == 0) throw not_found();
-  if (auto blob = ImageStore::blob_of((*got)[0]->source)) {
-    if (Status s = images_->remove(b, *blob); !s.is_ok())
-      spdlog::warn("document '{}' deleted, its image not: {}", id, s.message());
-  }
+  if (removed->removed == 0)
+    throw ApiError::not_found("document '" + id + "' does not exist in collection '" + name + "'");
   send_json(res, 200, {{"id", id}, {"deleted", true}});
 }
 
@@ -359,8 +283,8 @@ void Service::get_document_image(const httplib::Request& req, httplib::Response&
 
   std::string cache_key;
   std::string bytes;
-  if (auto blob = ImageStore::blob_of(doc.source)) {
-    const ImageStore::Bucket b = bucket(*coll);
+  if (auto blob = engine::ImageStore::blob_of(doc.source)) {
+    const engine::ImageStore::Bucket b = engine::Engine::image_bucket(*coll);
     // Blob names are content hashes: the bytes behind an ETag never change.
     const std::string etag =
         "\"" + blob->substr(0, 32) + (size ? "-" + std::to_string(*size) : "") + "\"";
@@ -378,7 +302,7 @@ void Service::get_document_image(const httplib::Request& req, httplib::Response&
         return;
       }
     }
-    auto read = images_->get(b, *blob);
+    auto read = engine_->image_store().get(b, *blob);
     if (!read.is_ok()) throw no_image;
     bytes = std::move(read).value();
   } else if (doc.source && guard_.enabled()) {

@@ -1,15 +1,12 @@
 // POST /v1/collections/{name}/search and POST /v1/embed.
 #include "api/json_codec.h"
 #include "api/service.h"
+#include "common/limits.h"
 #include "engine/filter.h"
 
 namespace vista::api {
 
 using nlohmann::json;
-
-namespace {
-constexpr size_t kMaxVectorLength = 65536;  // the largest dimension a collection may have
-}  // namespace
 
 void Service::search(const httplib::Request& req, httplib::Response& res,
                      const std::vector<std::string>& params) {
@@ -20,7 +17,7 @@ void Service::search(const httplib::Request& req, httplib::Response& res,
   const auto image = r.string("image");
   const auto image_path = r.string("image_path");
   query.id = r.id("id");
-  query.vector = r.floats("vector", kMaxVectorLength);
+  query.vector = r.floats("vector", kMaxDimension);
   const auto k = r.integer("k");
   const auto filter = r.any("filter");
   const auto search_params = r.object("params");

@@ -97,11 +97,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& setti
   options.decode_limits.max_pixels = settings.limits.max_image_pixels;
   options.default_index_spec = settings.default_index;
   VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine, engine::Engine::open(options));
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
-                         ImageStore::open(settings.data_dir, settings.sync_writes));
-  auto service =
-      std::make_unique<Service>(settings, std::move(engine), std::move(images), std::move(guard));
-  service->sweep_images();
+  auto service = std::make_unique<Service>(settings, std::move(engine), std::move(guard));
   if (settings.api_key.empty())
     spdlog::warn("no API key configured: every client that can reach {} may read and write",
                  settings.host);

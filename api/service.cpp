@@ -85,11 +85,9 @@ std::string method_label(const std::string& method) {
 
 }  // namespace
 
-Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
-                 std::unique_ptr<ImageStore> images, PathGuard guard)
+Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine, PathGuard guard)
     : settings_(std::move(settings)),
       engine_(std::move(engine)),
-      images_(std::move(images)),
       guard_(std::move(guard)),
       keys_(settings_.api_key, settings_.read_only_api_key),
       thumbnails_(settings_.thumbnail_cache_bytes) {
@@ -256,10 +254,6 @@ std::shared_ptr<engine::Collection> Service::collection(const std::string& name)
   return std::move(got).value();
 }
 
-ImageStore::Bucket Service::bucket(const engine::Collection& coll) const {
-  return {coll.name(), coll.info().created_at_ms};
-}
-
 std::string Service::image_from_base64(const std::string& text, const std::string& where) const {
   // 4 base64 characters carry 3 bytes: refuse before decoding what is too big anyway.
   if (text.size() / 4 * 3 > settings_.limits.max_image_bytes + 3)
@@ -289,7 +283,7 @@ void Service::check_text(const std::optional<std::string>& text, const std::stri
 }
 
 std::string Service::image_url(const std::string& collection, const engine::Document& doc) const {
-  bool has = ImageStore::blob_of(doc.source).has_value();
+  bool has = engine::ImageStore::blob_of(doc.source).has_value();
   if (!has && doc.source && guard_.enabled()) has = guard_.resolve(*doc.source).is_ok();
   if (!has) return "";
   return "/v1/collections/" + encode_path_segment(collection) + "/documents/" +
@@ -299,18 +293,6 @@ std::string Service::image_url(const std::string& collection, const engine::Docu
 void Service::send_json(httplib::Response& res, int status, const json& body) const {
   res.status = status;
   res.set_content(dump(body) + "\n", "application/json");
-}
-
-void Service::sweep_images() {
-  auto infos = engine_->catalog().list_info();
-  if (!infos.is_ok()) {
-    // Never delete images on a partial view of the collections.
-    spdlog::warn("not sweeping stored images: {}", infos.status().message());
-    return;
-  }
-  std::vector<ImageStore::Bucket> live;
-  for (const auto& info : *infos) live.push_back({info.name, info.created_at_ms});
-  images_->sweep(live);
 }
 
 }  // namespace vista::api

@@ -27,7 +27,6 @@
 
 #include "api/auth.h"
 #include "api/http_errors.h"
-#include "api/image_store.h"
 #include "api/metrics.h"
 #include "api/path_guard.h"
 #include "api/settings.h"
@@ -50,8 +49,7 @@ struct Route {
 
 class Service {
  public:
-  Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
-          std::unique_ptr<ImageStore> images, PathGuard guard);
+  Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine, PathGuard guard);
 
   // httplib hooks.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
@@ -67,9 +65,6 @@ class Service {
   Metrics& metrics() { return metrics_; }
   const ServerSettings& settings() const { return settings_; }
   const std::vector<Route>& routes() const { return routes_; }
-
-  // Removes image folders of collections that no longer exist (at start).
-  void sweep_images();
 
  private:
   // Routes (one function per endpoint).
@@ -96,7 +91,6 @@ class Service {
   // Shared helpers (throw ApiError).
   [[noreturn]] void fail(const Status& status, bool client_image, const char* what) const;
   std::shared_ptr<engine::Collection> collection(const std::string& name) const;
-  ImageStore::Bucket bucket(const engine::Collection& coll) const;
   // Decodes a base64 image field, checking the byte limit.
   std::string image_from_base64(const std::string& text, const std::string& where) const;
   // Reads an image_path inside the roots.
@@ -113,14 +107,8 @@ class Service {
   std::string image_from_part(const httplib::MultipartFormDataMap& files,
                               const std::string& part_name, const std::string& where,
                               std::set<std::string>* used_parts) const;
-  // Fails later occurrences of an id; returns the ids of the items still standing.
-  static std::vector<std::string> reject_repeated_ids(std::vector<AddItem>& items);
-  void store_new_images(const ImageStore::Bucket& b, std::vector<AddItem>& items) const;
-  // Adds the items still standing; on failure removes their new images and throws.
-  engine::AddResponse write_documents(const std::string& name, const ImageStore::Bucket& b,
-                                      std::vector<AddItem>& items) const;
-  void drop_unreferenced_images(const ImageStore::Bucket& b, const std::vector<AddItem>& items,
-                                const engine::AddResponse& added) const;
+  // Adds the items still standing (throws when the engine refuses the whole call).
+  engine::AddResponse write_documents(const std::string& name, std::vector<AddItem>& items) const;
   nlohmann::json add_results(const std::vector<AddItem>& items,
                              const engine::AddResponse& added) const;
   // The URL of a document's image, or "" when it has none the server can serve.
@@ -129,10 +117,8 @@ class Service {
 
   ServerSettings settings_;
   std::unique_ptr<engine::Engine> engine_;
-  std::unique_ptr<ImageStore> images_;
   PathGuard guard_;
   ApiKeys keys_;
-  IdLocks id_locks_;
   Metrics metrics_;
   ThumbnailCache thumbnails_;
   std::vector<Route> routes_;

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "encoder/model/compute_mode.h"
+
 namespace vista::api {
 
 namespace {
@@ -288,12 +290,7 @@ Status validate_settings(const ServerSettings& s) {
   if (s.host.empty()) return Status::invalid_argument("server.host must not be empty");
   if (s.data_dir.empty())
     return Status::invalid_argument("the data directory (--data) is required");
-  static const char* kDtypes[] = {"auto", "fp32", "bf16", "eager"};
-  bool dtype_ok = false;
-  for (const char* d : kDtypes) dtype_ok |= s.encoder_dtype == d;
-  if (!dtype_ok)
-    return Status::invalid_argument("encoder.dtype must be auto, fp32, bf16 or eager, got '" +
-                                    s.encoder_dtype + "'");
+  VISTA_RETURN_IF_ERROR(encoder::validate_dtype(s.encoder_dtype, "encoder.dtype"));
   if (!s.read_only_api_key.empty() && s.api_key.empty())
     return Status::invalid_argument(
         "security.read_only_api_key is set but security.api_key is not: writes would need no "

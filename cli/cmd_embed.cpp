@@ -1,6 +1,7 @@
 // `vista embed`: vectors for a text, an image, an image with text, or a JSONL batch of them.
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -136,6 +137,12 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
       std::cerr << "error: give --text, --image, both, or --batch FILE.jsonl\n";
       return 2;
     }
+    // Inputs that do not exist fail before the model is loaded.
+    const std::string* file = has_image ? &args->image : has_batch ? &args->batch : nullptr;
+    std::error_code ec;
+    if (file && !std::filesystem::is_regular_file(*file, ec))
+      return vista::cli::report_failure(Status::not_found(
+          std::string(has_image ? "image " : "batch file ") + *file + " does not exist"));
     auto mode = vista::encoder::parse_compute_mode(args->dtype);
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());
     vista::encoder::EncoderOptions options;

@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "cli/engine_args.h"
 #include "common/logging.h"
+#include "engine/ingest_source.h"
 #include "engine/ingestor.h"
 
 namespace {
@@ -102,6 +103,12 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       ->required();
 
   return [a]() -> int {
+    // A bad name or a missing source fails before the model is loaded.
+    if (vista::Status s = vista::engine::Catalog::validate_name(a->collection); !s.is_ok())
+      return vista::cli::report_failure(s);
+    std::vector<std::filesystem::path> sources(a->sources.begin(), a->sources.end());
+    if (auto walker = vista::engine::SourceWalker::create(sources); !walker.is_ok())
+      return vista::cli::report_failure(walker.status());
     auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
 

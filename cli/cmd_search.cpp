@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/engine_args.h"
+#include "common/limits.h"
 #include "engine/filter.h"
 
 namespace {
@@ -41,7 +42,9 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
   auto* image = sub.add_option("--image", a->image, "query image file (with --text: composed)");
   auto* id = sub.add_option("--id", a->id, "find documents like this stored one");
   id->excludes(text)->excludes(image);
-  sub.add_option("--k", a->k, "number of hits")->check(CLI::Range(1, 10000))->capture_default_str();
+  sub.add_option("--k", a->k, "number of hits")
+      ->check(CLI::Range(int64_t{1}, vista::kMaxSearchK))
+      ->capture_default_str();
   sub.add_option("--filter", a->filter,
                  R"(metadata filter as JSON, e.g. '{"year": {"$gte": 2000}}')");
   sub.add_option("--ef-search", a->ef_search, "HNSW candidate list size (0: index default)")
@@ -70,6 +73,13 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
     if (a->image) query.image_path = *a->image;
     query.id = a->id;
     const bool needs_model = a->text || a->image;
+    if (vista::Status s = a->engine.check_collection(a->collection); !s.is_ok())
+      return vista::cli::report_failure(s);
+    if (a->image) {
+      if (vista::Status s = vista::cli::EngineArgs::check_file(*a->image, "query image");
+          !s.is_ok())
+        return vista::cli::report_failure(s);
+    }
 
     auto engine = a->engine.open(needs_model, /*must_exist=*/true);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());

@@ -75,7 +75,7 @@ vista::cli::CommandRunner setup_serve(CLI::App& sub) {
                        ->check(CLI::NonNegativeNumber);
   a->dtype_opt =
       sub.add_option("--dtype", a->dtype, "encoder compute path: auto, fp32, bf16, eager")
-          ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}));
+          ->check(CLI::IsMember(vista::encoder::dtype_choices()));
   return [a]() {
     auto settings = build_settings(*a);
     if (!settings.is_ok()) return vista::cli::report_failure(settings.status());

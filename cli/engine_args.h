@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "encoder/model/compute_mode.h"
 #include "engine/engine.h"
 
 namespace vista::cli {
@@ -39,12 +40,27 @@ struct EngineArgs {
     sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
     sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
-        ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))
+        ->check(CLI::IsMember(encoder::dtype_choices()))
         ->capture_default_str();
   }
 
   std::filesystem::path model_path() const {
     return model_dir.empty() ? default_model_dir() : std::filesystem::path(model_dir);
+  }
+
+  // Cheap checks to run before open() loads a model (seconds, most of a gigabyte): the
+  // collection exists, a named input file exists. NotFound naming what is missing.
+  Status check_collection(const std::string& name) const {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(data_dir, ec))
+      return Status::not_found("data directory " + data_dir + " does not exist");
+    return engine::Catalog::check_exists(data_dir, name);
+  }
+  static Status check_file(const std::string& path, const std::string& what) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+      return Status::not_found(what + " " + path + " does not exist or is not a file");
+    return Status::ok();
   }
 
   // Opens the engine; with `with_model`, loads the model too. `must_exist`: the data directory

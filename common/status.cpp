@@ -21,6 +21,15 @@ std::string_view status_code_name(StatusCode code) {
   return "Unknown";
 }
 
+std::string_view status_subcode_name(StatusSubCode subcode) {
+  switch (subcode) {
+    case StatusSubCode::kNone: return "";
+    case StatusSubCode::kQueueFull: return "QueueFull";
+    case StatusSubCode::kLockHeld: return "LockHeld";
+  }
+  return "";
+}
+
 std::string Status::to_string() const {
   if (is_ok()) return "OK";
   std::string out(status_code_name(code_));
@@ -34,9 +43,11 @@ Status Status::with_context(std::string_view context) const {
   std::string m(context);
   m += ": ";
   m += message_;
-  return Status(code_, std::move(m));
+  return Status(code_, subcode_, std::move(m));
 }
 
-std::ostream& operator<<(std::ostream& os, const Status& s) { return os << s.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Status& s) {
+  return os << s.to_string();
+}
 
 }  // namespace vista

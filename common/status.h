@@ -36,25 +36,42 @@ enum class StatusCode {
 
 std::string_view status_code_name(StatusCode code);
 
+// A finer reason within a code, for the few conditions callers must tell apart from others of
+// the same code (in the spirit of RocksDB's Status::SubCode). Callers decide by code and
+// subcode, never by message text.
+enum class StatusSubCode {
+  kNone = 0,
+  kQueueFull,  // ResourceExhausted: a queue is full right now; retrying later may succeed
+  kLockHeld,   // FailedPrecondition: the store is locked by another process (or instance)
+};
+
+std::string_view status_subcode_name(StatusSubCode subcode);  // "" for kNone
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, StatusSubCode subcode, std::string message)
+      : code_(code), subcode_(subcode), message_(std::move(message)) {}
 
   static Status ok() { return Status(); }
-  static Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status invalid_argument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status already_exists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
-  static Status failed_precondition(std::string m) {
-    return {StatusCode::kFailedPrecondition, std::move(m)};
+  static Status failed_precondition(std::string m, StatusSubCode sub = StatusSubCode::kNone) {
+    return {StatusCode::kFailedPrecondition, sub, std::move(m)};
   }
   static Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
   static Status corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
   static Status io_error(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
-  static Status resource_exhausted(std::string m) {
-    return {StatusCode::kResourceExhausted, std::move(m)};
+  static Status resource_exhausted(std::string m, StatusSubCode sub = StatusSubCode::kNone) {
+    return {StatusCode::kResourceExhausted, sub, std::move(m)};
   }
-  static Status unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status unauthenticated(std::string m) {
+    return {StatusCode::kUnauthenticated, std::move(m)};
+  }
   static Status permission_denied(std::string m) {
     return {StatusCode::kPermissionDenied, std::move(m)};
   }
@@ -64,16 +81,18 @@ class [[nodiscard]] Status {
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }
   StatusCode code() const { return code_; }
+  StatusSubCode subcode() const { return subcode_; }
   const std::string& message() const { return message_; }
 
   // "InvalidArgument: <message>", or "OK".
   std::string to_string() const;
 
-  // Returns a copy whose message is "<context>: <message>"; OK stays OK.
+  // Returns a copy whose message is "<context>: <message>" (code and subcode kept); OK stays OK.
   Status with_context(std::string_view context) const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
+  StatusSubCode subcode_ = StatusSubCode::kNone;
   std::string message_;
 };
 
@@ -83,7 +102,7 @@ std::ostream& operator<<(std::ostream& os, const Status& s);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : data_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : data_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(data_).is_ok() && "Result constructed from an OK status");
   }
@@ -122,9 +141,9 @@ class [[nodiscard]] Result {
 #define VISTA_CONCAT_(a, b) VISTA_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function if `expr` (a Status) is not OK.
-#define VISTA_RETURN_IF_ERROR(expr)                  \
-  do {                                               \
-    ::vista::Status vista_status_ = (expr);          \
+#define VISTA_RETURN_IF_ERROR(expr)                   \
+  do {                                                \
+    ::vista::Status vista_status_ = (expr);           \
     if (!vista_status_.is_ok()) return vista_status_; \
   } while (0)
 

@@ -1,12 +1,10 @@
 #include "engine/catalog.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 
+#include "common/file_util.h"
 #include "common/logging.h"
 
 namespace vista::engine {
@@ -16,15 +14,6 @@ namespace fs = std::filesystem;
 namespace {
 constexpr size_t kMaxNameLength = 64;
 
-Status fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Status::io_error("cannot open " + dir.string() + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0)
-    return Status::io_error("cannot fsync " + dir.string() + ": " + std::strerror(errno));
-  return Status::ok();
-}
 }  // namespace
 
 Catalog::Catalog(fs::path data_dir, CatalogOptions options)
@@ -94,16 +83,21 @@ Result<std::shared_ptr<Collection>> Catalog::create(const std::string& name,
   return collection;
 }
 
+Status Catalog::check_exists(const fs::path& data_dir, const std::string& name) {
+  VISTA_RETURN_IF_ERROR(validate_name(name));
+  std::error_code ec;
+  if (!fs::is_directory(data_dir / name / "rocksdb", ec))
+    return Status::not_found("collection '" + name + "' does not exist");
+  return Status::ok();
+}
+
 Result<std::shared_ptr<Collection>> Catalog::get(const std::string& name) {
   VISTA_RETURN_IF_ERROR(validate_name(name));
   std::lock_guard lock(mutex_);
   if (closed_) return Status::failed_precondition("catalog is closed");
   auto it = open_.find(name);
   if (it != open_.end()) return it->second;
-  std::error_code ec;
-  if (!fs::is_directory(data_dir_ / name / "rocksdb", ec)) {
-    return Status::not_found("collection '" + name + "' does not exist");
-  }
+  VISTA_RETURN_IF_ERROR(check_exists(data_dir_, name));
   VISTA_ASSIGN_OR_RETURN(auto collection,
                          Collection::open(data_dir_ / name, name, options_.collection));
   open_[name] = collection;
@@ -116,9 +110,7 @@ Result<std::vector<std::string>> Catalog::list() const {
   for (auto it = fs::directory_iterator(data_dir_, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
     const std::string n = it->path().filename().string();
-    if (!validate_name(n).is_ok()) continue;
-    std::error_code e2;
-    if (fs::is_directory(it->path() / "rocksdb", e2)) names.push_back(n);
+    if (check_exists(data_dir_, n).is_ok()) names.push_back(n);
   }
   if (ec) return Status::io_error("cannot list " + data_dir_.string() + ": " + ec.message());
   std::sort(names.begin(), names.end());
@@ -140,9 +132,7 @@ Status Catalog::drop(const std::string& name) {
   std::lock_guard lock(mutex_);
   if (closed_) return Status::failed_precondition("catalog is closed");
   const fs::path dir = data_dir_ / name;
-  std::error_code ec;
-  if (!fs::is_directory(dir / "rocksdb", ec))
-    return Status::not_found("collection '" + name + "' does not exist");
+  VISTA_RETURN_IF_ERROR(check_exists(data_dir_, name));
   auto it = open_.find(name);
   if (it != open_.end()) {
     Status st = it->second->close();
@@ -154,7 +144,7 @@ Status Catalog::drop(const std::string& name) {
   const fs::path hidden = data_dir_ / (".dropped-" + name + "-" + std::to_string(stamp));
   fs::rename(dir, hidden, ec);
   if (ec) return Status::io_error("cannot drop collection '" + name + "': " + ec.message());
-  VISTA_RETURN_IF_ERROR(fsync_dir(data_dir_));
+  VISTA_RETURN_IF_ERROR(fsync_path(data_dir_, /*directory=*/true));
   fs::remove_all(hidden, ec);
   if (ec)
     spdlog::warn("collection '{}' dropped, but removing {} failed: {}", name, hidden.string(),

@@ -38,6 +38,11 @@ class Catalog {
   // InvalidArgument (with the rule) for a bad name.
   static Status validate_name(std::string_view name);
 
+  // Whether DATA/<name> holds a collection, without opening anything (so that a command can say
+  // "does not exist" before it loads a model): InvalidArgument for a bad name, NotFound
+  // ("collection 'x' does not exist") when it holds none.
+  static Status check_exists(const std::filesystem::path& data_dir, const std::string& name);
+
   // Creates a collection. AlreadyExists if the name is taken; InvalidArgument for a bad name,
   // dimension or index spec (nothing is left on disk then).
   Result<std::shared_ptr<Collection>> create(const std::string& name,

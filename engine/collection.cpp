@@ -1,6 +1,5 @@
 #include "engine/collection.h"
 
-#include <faiss/impl/IDSelector.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,7 +15,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/file_util.h"
 #include "common/logging.h"
+#include "common/utf8.h"
 #include "engine/store.h"
 
 namespace vista::engine {
@@ -26,8 +27,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kMaxDimension = 65536;
-constexpr int64_t kMaxK = 10000;
 constexpr int64_t kRebuildChunk = 4096;
 const std::string kConfigKey = "config";
 const std::string kSequenceKey = "sequence";
@@ -39,45 +38,11 @@ int64_t now_ms() {
       .count();
 }
 
-// nlohmann refuses to serialise invalid UTF-8; that is exactly the check we want.
-bool valid_utf8(const std::string& s) {
-  try {
-    (void)json(s).dump();
-    return true;
-  } catch (const json::exception&) {
-    return false;
-  }
-}
-
 std::string show_id(const std::string& id) {
   const bool cut = id.size() > 80;
   std::string q =
       json(cut ? id.substr(0, 77) : id).dump(-1, ' ', true, json::error_handler_t::replace);
   return "'" + q.substr(1, q.size() - 2) + (cut ? "...'" : "'");
-}
-
-Status fsync_path(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return Status::io_error("cannot open " + p.string() + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::io_error("cannot fsync " + p.string() + ": " + std::strerror(errno));
-  return Status::ok();
-}
-
-Status write_file_atomically(const fs::path& path, const std::string& content) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return Status::io_error("cannot write " + tmp.string());
-  }
-  VISTA_RETURN_IF_ERROR(fsync_path(tmp, false));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::io_error("cannot rename " + tmp.string() + ": " + ec.message());
-  return fsync_path(path.parent_path(), true);
 }
 
 json config_json(const std::string& name, int dimension, const std::string& spec,
@@ -91,11 +56,14 @@ json config_json(const std::string& name, int dimension, const std::string& spec
               {"created_at_ms", created_at_ms}};
 }
 
-// Change-log entry: removed ids, then added ids; little-endian u64 counts and i64 ids.
+// Change-log entry: removed ids, then added ids; little-endian u64 counts and i64 ids, written
+// and read byte by byte so the format does not depend on the host's byte order.
 std::string encode_change(const std::vector<int64_t>& removed, const std::vector<int64_t>& added) {
   std::string out;
   out.reserve(16 + 8 * (removed.size() + added.size()));
-  auto put = [&](uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); };
+  auto put = [&](uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
   put(removed.size());
   for (int64_t id : removed) put(static_cast<uint64_t>(id));
   put(added.size());
@@ -108,7 +76,9 @@ bool decode_change(std::string_view in, std::vector<int64_t>* removed,
   size_t pos = 0;
   auto get = [&](uint64_t* v) {
     if (pos + 8 > in.size()) return false;
-    std::memcpy(v, in.data() + pos, 8);
+    uint64_t r = 0;
+    for (int i = 7; i >= 0; --i) r = (r << 8) | static_cast<unsigned char>(in[pos + i]);
+    *v = r;
     pos += 8;
     return true;
   };
@@ -203,6 +173,15 @@ class FairSharedMutex {
 
 }  // namespace
 
+Status validate_document_id(const std::string& id) {
+  if (id.empty()) return Status::invalid_argument("the id is empty");
+  if (id.size() > kMaxDocumentIdBytes)
+    return Status::invalid_argument("id is " + std::to_string(id.size()) + " bytes; at most " +
+                                    std::to_string(kMaxDocumentIdBytes) + " are allowed");
+  if (!is_valid_utf8(id)) return Status::invalid_argument("the id is not valid UTF-8");
+  return Status::ok();
+}
+
 std::string ModelIdentity::to_string() const {
   return "'" + name + "' (checkpoint " +
          (checkpoint_hash.empty() ? "unspecified" : checkpoint_hash) + ")";
@@ -219,6 +198,22 @@ struct Collection::Impl {
     int64_t created_at_ms = 0;
     int64_t updated_at_ms = 0;
     bool has_text = false;  // text stored: join it from RocksDB
+  };
+
+  // Asked by the index (from FAISS's OpenMP threads) whether an internal id passes the filter.
+  // Reads the in-memory table, which the caller keeps stable with a shared lock.
+  class MetadataFilter : public index::IdFilter {
+   public:
+    MetadataFilter(const std::unordered_map<int64_t, Entry>& docs, const Filter* filter)
+        : docs_(docs), filter_(filter) {}
+    bool accepts(int64_t id) const override {
+      auto it = docs_.find(id);
+      return it != docs_.end() && filter_->matches(it->second.metadata);
+    }
+
+   private:
+    const std::unordered_map<int64_t, Entry>& docs_;
+    const Filter* filter_;
   };
 
   fs::path dir;
@@ -250,22 +245,15 @@ struct Collection::Impl {
   }
 
   Status check_model(const ModelIdentity& m) const {
-    if (m == model) return Status::ok();
+    if (m.same_model(model)) return Status::ok();
     return Status::failed_precondition(
         "collection '" + name + "' holds vectors of model " + model.to_string() +
         ", but these come from model " + m.to_string() +
         "; embed with the collection's model or use another collection");
   }
 
-  Status validate_id(const std::string& id, const std::string& where) const {
-    if (id.empty()) return Status::invalid_argument(where + ": id is empty");
-    if (id.size() > kMaxExternalIdBytes) {
-      return Status::invalid_argument(where + ": id is " + std::to_string(id.size()) +
-                                      " bytes, the limit is " +
-                                      std::to_string(kMaxExternalIdBytes));
-    }
-    if (!valid_utf8(id)) return Status::invalid_argument(where + ": id is not valid UTF-8");
-    return Status::ok();
+  static Status validate_id(const std::string& id, const std::string& where) {
+    return validate_document_id(id).with_context(where);
   }
 
   Result<std::optional<int64_t>> lookup_internal(const std::string& external,
@@ -398,21 +386,13 @@ struct Collection::Impl {
                       const SearchOptions& options) const {
     VISTA_RETURN_IF_ERROR(check_open());
     VISTA_RETURN_IF_ERROR(check_model(m));
-    if (options.k < 1 || options.k > kMaxK) {
-      return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxK) +
+    if (options.k < 1 || options.k > kMaxSearchK) {
+      return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxSearchK) +
                                       ", got " + std::to_string(options.k));
     }
     if (n < 0 || (n > 0 && queries == nullptr))
       return Status::invalid_argument("no query vectors given");
-    for (int64_t q = 0; q < n; ++q) {
-      for (int j = 0; j < dimension; ++j) {
-        if (!std::isfinite(queries[q * dimension + j])) {
-          return Status::invalid_argument(
-              "query " + std::to_string(q) + ": component " + std::to_string(j) + " is " +
-              (std::isnan(queries[q * dimension + j]) ? "NaN" : "infinite"));
-        }
-      }
-    }
+    // Non-finite components: VectorIndex::search() checks, once.
     return Status::ok();
   }
 
@@ -845,7 +825,7 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
       }
     }
     for (const auto* field : {&d.text, &d.source, &d.content_hash}) {
-      if (*field && !valid_utf8(**field)) {
+      if (*field && !is_valid_utf8(**field)) {
         return Status::invalid_argument(where + ": " +
                                         (field == &d.text     ? "text"
                                          : field == &d.source ? "source"
@@ -1016,18 +996,14 @@ int64_t Collection::count() const {
   return static_cast<int64_t>(impl_->docs.size());
 }
 
-namespace {
-// Asked by FAISS (from its OpenMP threads) whether an internal id passes the filter. Reads the
-// in-memory table, which the caller keeps stable with a shared lock.
-struct FilterSelector : faiss::IDSelector {
-  const std::unordered_map<int64_t, Collection::Impl::Entry>* docs;
-  const Filter* filter;
-  bool is_member(faiss::Index::idx_t id) const override {
-    auto it = docs->find(id);
-    return it != docs->end() && filter->matches(it->second.metadata);
-  }
-};
-}  // namespace
+std::vector<std::string> Collection::sources_with_prefix(std::string_view prefix) const {
+  std::shared_lock lock(impl_->rw);
+  std::vector<std::string> out;
+  for (const auto& [id, entry] : impl_->docs)
+    if (entry.source && std::string_view(*entry.source).substr(0, prefix.size()) == prefix)
+      out.push_back(*entry.source);
+  return out;
+}
 
 Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdentity& model,
                                                                const float* queries, int64_t n,
@@ -1040,13 +1016,11 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
 
   std::shared_lock lock(c.rw);
   VISTA_RETURN_IF_ERROR(c.check_open());
-  FilterSelector sel;
-  sel.docs = &c.docs;
   const bool filtered = options.filter && !options.filter->matches_all();
-  if (filtered) sel.filter = &*options.filter;
+  const Impl::MetadataFilter by_metadata(c.docs, filtered ? &*options.filter : nullptr);
   VISTA_RETURN_IF_ERROR(c.index
                             ->search(n, queries, k, dist.data(), labels.data(),
-                                     filtered ? &sel : nullptr, options.params)
+                                     filtered ? &by_metadata : nullptr, options.params)
                             .with_context("collection '" + c.name + "'"));
   std::vector<int64_t> hit_ids;
   VISTA_ASSIGN_OR_RETURN(auto out, c.collect_hits(dist, labels, n, k, options, &hit_ids));

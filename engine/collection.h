@@ -52,6 +52,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/limits.h"
 #include "common/status.h"
 #include "engine/filter.h"
 #include "index/vector_index.h"
@@ -59,12 +60,19 @@
 namespace vista::engine {
 
 inline constexpr int kCollectionFormatVersion = 1;
-inline constexpr size_t kMaxExternalIdBytes = 256;
 
-// Which model produced a collection's vectors. Opaque to the engine: it is only compared.
+// Which model produced a collection's vectors. Opaque to the engine: it is only compared, and
+// only by same_model().
 struct ModelIdentity {
   std::string name;             // e.g. "bge-visualized-base-en-v1.5"
   std::string checkpoint_hash;  // e.g. sha256 of the weights file
+  // The one definition of "the same model", used by the collection and the engine alike: the
+  // weights' fingerprint decides, so the same weights in a renamed model folder still serve a
+  // collection; identities without a fingerprint compare by name.
+  bool same_model(const ModelIdentity& o) const {
+    if (checkpoint_hash.empty() && o.checkpoint_hash.empty()) return name == o.name;
+    return checkpoint_hash == o.checkpoint_hash;
+  }
   bool operator==(const ModelIdentity& o) const {
     return name == o.name && checkpoint_hash == o.checkpoint_hash;
   }
@@ -72,8 +80,12 @@ struct ModelIdentity {
   std::string to_string() const;  // "name (checkpoint <hash>)"
 };
 
+// The one id rule, for stored documents and for every caller that names one: 1..kMaxDocumentIdBytes
+// bytes of valid UTF-8. InvalidArgument saying what is wrong.
+Status validate_document_id(const std::string& id);
+
 struct CollectionConfig {
-  int dimension = 0;                // 1..65536
+  int dimension = 0;                // 1..kMaxDimension
   std::string index_spec = "Flat";  // FAISS factory string; metric is always inner product
   ModelIdentity model;
 };
@@ -120,7 +132,7 @@ struct RemoveResult {
 };
 
 struct SearchOptions {
-  int64_t k = 10;                // 1..10000
+  int64_t k = 10;                // 1..kMaxSearchK
   std::optional<Filter> filter;  // applied inside the FAISS search
   index::SearchParams params;    // efSearch / nprobe; zero = index default
   bool include_metadata = true;  // fill metadata/text/source/hash of each hit
@@ -179,6 +191,9 @@ class Collection {
   // Number of stored documents (exact; equals the RocksDB state).
   int64_t count() const;
 
+  // The sources of the stored documents that start with `prefix` (from memory; no store read).
+  std::vector<std::string> sources_with_prefix(std::string_view prefix) const;
+
   // Searches a batch of n query vectors (n * dimension floats, row-major). Returns one list per
   // query, best first, at most k hits, each hit passing the filter. `model` must equal the
   // collection's model. InvalidArgument for k out of range, non-finite components, bad params.
@@ -203,9 +218,8 @@ class Collection {
   const std::string& name() const;
   const std::filesystem::path& path() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Collection(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -85,8 +85,9 @@ Result<std::vector<Embedding>> EncodeQueue::encode(std::vector<EncodeItem> items
     if (queued > 0 && queued + items.size() > static_cast<size_t>(options_.max_queued)) {
       ++stats_.rejected;
       return Status::resource_exhausted("encode queue full (" + std::to_string(queued) +
-                                        " inputs waiting, limit " +
-                                        std::to_string(options_.max_queued) + "); retry later");
+                                            " inputs waiting, limit " +
+                                            std::to_string(options_.max_queued) + "); retry later",
+                                        StatusSubCode::kQueueFull);
     }
     auto now = Clock::now();
     for (size_t i = 0; i < items.size(); ++i)

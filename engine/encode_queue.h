@@ -9,7 +9,7 @@
 // previous batch runs).
 //
 // Backpressure: at most max_queued inputs wait; a request that would exceed that fails at once
-// with ResourceExhausted ("encode queue full") instead of waiting without bound. A request larger
+// with ResourceExhausted, subcode QueueFull, instead of waiting without bound. A request larger
 // than max_queued is accepted only into an empty queue.
 //
 // Failure isolation: when a batch fails as a whole, its inputs are retried one at a time, so one

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/logging.h"
+#include "common/test_pause.h"
 #include "engine/encoder_adapter.h"
 #include "engine/ingest_source.h"
 #include "engine/sha256.h"
@@ -26,19 +28,26 @@ Status no_model() {
       "no model loaded: text and image inputs need one (pass --model DIR or set VISTA_MODEL)");
 }
 
-// A document of add_documents() that passed the cheap checks: its slot, image and content hash.
+// A document of add_documents() that passed the cheap checks: its slot, image, content hash and
+// the source it will record.
 struct AddCandidate {
   size_t index;
   std::optional<std::string> image_bytes;
   std::string hash;
+  std::optional<std::string> source;
+  bool store_image = false;  // source is the blob of image_bytes, to be written to the ImageStore
 };
 
-// What add_documents() writes: documents whose vector is known, and the inputs still to encode
-// (to_encode[i] indexes the candidates; encode_inputs[i] is its prepared input).
+// What add_documents() writes: documents whose vector is known (writes[i] comes from candidate
+// write_candidates[i]), and the inputs still to encode (to_encode[i] indexes the candidates;
+// encode_inputs[i] is its prepared input). old_blobs[j]: the blob candidate j's stored document
+// names now.
 struct AddPlan {
   std::vector<Document> writes;
+  std::vector<size_t> write_candidates;
   std::vector<size_t> to_encode;
   std::vector<EncodeItem> encode_inputs;
+  std::vector<std::optional<std::string>> old_blobs;
 };
 
 void count_outcomes(AddResponse* response) {
@@ -75,6 +84,23 @@ std::string document_content_hash(const ModelIdentity& model,
   return h.hex_digest();
 }
 
+Change classify_change(const std::optional<Document>& stored, const std::string& hash,
+                       const nlohmann::json& metadata, const std::optional<std::string>& source) {
+  if (!stored) return Change::kInsert;
+  if (stored->content_hash != hash) return Change::kReencode;
+  const bool same_metadata =
+      metadata.is_null() ? stored->metadata.empty() : stored->metadata == metadata;
+  const bool same_source = !source || stored->source == source;
+  return same_metadata && same_source ? Change::kUnchanged : Change::kRewrite;
+}
+
+Document rewritten(Document stored, const nlohmann::json& metadata,
+                   const std::optional<std::string>& source) {
+  stored.metadata = metadata.is_null() ? nlohmann::json::object() : metadata;
+  if (source) stored.source = source;
+  return stored;
+}
+
 struct Engine::Impl {
   EngineOptions options;
   std::unique_ptr<Catalog> catalog;
@@ -85,16 +111,19 @@ struct Engine::Impl {
   int image_size = 224;
   std::atomic<bool> closed{false};
   std::mutex create_mutex;  // one get-or-create at a time
+  std::unique_ptr<ImageStore> images;
+  IdLocks id_locks;  // writers of one document, across add/upsert/delete
 
   Status check_open() const {
     if (closed.load()) return Status::failed_precondition("the engine is closed");
     return Status::ok();
   }
 
-  // The identity to present to `coll`: its own, when its vectors come from the loaded weights.
-  Result<ModelIdentity> identity_for(const Collection& coll) const {
+  // FailedPrecondition unless `coll` holds vectors of the loaded model (ModelIdentity::same_model)
+  // with its dimension.
+  Status check_model(const Collection& coll) const {
     auto info = coll.info();
-    if (info.model.checkpoint_hash != model.checkpoint_hash)
+    if (!info.model.same_model(model))
       return Status::failed_precondition(
           "collection '" + info.name + "' holds vectors of model " + info.model.to_string() +
           "; the loaded model is " + model.to_string() +
@@ -103,7 +132,7 @@ struct Engine::Impl {
       return Status::failed_precondition(
           "collection '" + info.name + "' has " + std::to_string(info.dimension) +
           " dimensions; the loaded model makes " + std::to_string(dimension));
-    return info.model;
+    return Status::ok();
   }
 
   Result<std::shared_ptr<Collection>> get_or_create(const std::string& name, bool create,
@@ -173,6 +202,11 @@ struct Engine::Impl {
         continue;
       }
       c.hash = document_content_hash(model, doc.text, c.image_bytes);
+      c.source = doc.source;
+      if (doc.store_image && c.image_bytes && !doc.source) {
+        c.source = ImageStore::source_for(ImageStore::blob_name(item.id, *c.image_bytes));
+        c.store_image = true;
+      }
       candidates.push_back(std::move(c));
     }
     return candidates;
@@ -187,22 +221,22 @@ struct Engine::Impl {
     for (const auto& c : candidates) ids.push_back(response->items[c.index].id);
     VISTA_ASSIGN_OR_RETURN(auto existing, coll.get(ids, /*include_vectors=*/true));
     AddPlan plan;
+    plan.old_blobs.resize(candidates.size());
     for (size_t j = 0; j < candidates.size(); ++j) {
       const auto& c = candidates[j];
       const auto& doc = documents[c.index];
       auto& item = response->items[c.index];
       const auto& old = existing[j];
-      if (old && old->content_hash == c.hash) {
-        nlohmann::json metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
-        if (old->metadata == metadata) {
-          item.status = ItemStatus::kUnchanged;
-          continue;
-        }
-        Document d = *old;  // same content: keep the vector, rewrite the metadata
-        d.metadata = std::move(metadata);
-        if (doc.source) d.source = doc.source;
+      if (old) plan.old_blobs[j] = ImageStore::blob_of(old->source);
+      const Change change = classify_change(old, c.hash, doc.metadata, c.source);
+      if (change == Change::kUnchanged) {
+        item.status = ItemStatus::kUnchanged;
+        continue;
+      }
+      if (change == Change::kRewrite) {
         item.status = ItemStatus::kUpdated;
-        plan.writes.push_back(std::move(d));
+        plan.writes.push_back(rewritten(*old, doc.metadata, c.source));
+        plan.write_candidates.push_back(j);
         continue;
       }
       Content content{doc.text, std::nullopt, std::nullopt};
@@ -261,12 +295,111 @@ struct Engine::Impl {
       d.vector = std::move(embeddings[e]->vector);
       d.metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
       d.text = doc.text;
-      d.source = doc.source;
+      d.source = c.source;
       d.content_hash = c.hash;
       response->items[c.index].truncated = embeddings[e]->truncated;
       plan->writes.push_back(std::move(d));
+      plan->write_candidates.push_back(plan->to_encode[e]);
     }
     return Status::ok();
+  }
+
+  // add_documents() step 4: writes the images the planned documents name before they are
+  // committed. A document whose image cannot be written fails and is not written.
+  void store_images(const ImageStore::Bucket& bucket, const std::vector<AddCandidate>& candidates,
+                    AddPlan* plan, AddResponse* response) {
+    AddPlan kept;
+    for (size_t w = 0; w < plan->writes.size(); ++w) {
+      const size_t j = plan->write_candidates[w];
+      const AddCandidate& c = candidates[j];
+      const auto blob = ImageStore::blob_of(plan->writes[w].source);
+      if (c.store_image && blob && blob != plan->old_blobs[j]) {
+        if (Status s = images->put(bucket, *blob, *c.image_bytes); !s.is_ok()) {
+          auto& item = response->items[c.index];
+          item.status = ItemStatus::kFailed;
+          item.error = s.with_context("storing the image of document '" + item.id + "'");
+          continue;
+        }
+      }
+      kept.writes.push_back(std::move(plan->writes[w]));
+      kept.write_candidates.push_back(j);
+    }
+    plan->writes = std::move(kept.writes);
+    plan->write_candidates = std::move(kept.write_candidates);
+  }
+
+  // Undoes store_images() after a failed commit.
+  void unstore_images(const ImageStore::Bucket& bucket, const std::vector<AddCandidate>& candidates,
+                      const AddPlan& plan) {
+    for (size_t w = 0; w < plan.writes.size(); ++w) {
+      const size_t j = plan.write_candidates[w];
+      const auto blob = ImageStore::blob_of(plan.writes[w].source);
+      if (candidates[j].store_image && blob && blob != plan.old_blobs[j])
+        release_image(bucket, *blob);
+    }
+  }
+
+  // Upserts `docs` (the caller holds their id locks), then unlinks the blobs that the replaced
+  // documents named and the new ones do not.
+  Result<UpsertResult> upsert_releasing_images(Collection& coll, const ModelIdentity& m,
+                                               const std::vector<Document>& docs) {
+    std::vector<std::string> ids;
+    ids.reserve(docs.size());
+    for (const auto& d : docs) ids.push_back(d.id);
+    VISTA_ASSIGN_OR_RETURN(auto old, coll.get(ids));
+    VISTA_ASSIGN_OR_RETURN(UpsertResult result, coll.upsert(m, docs));
+    test_pause_point("documents-committed");
+    const ImageStore::Bucket bucket = Engine::image_bucket(coll);
+    for (size_t i = 0; i < docs.size(); ++i) {
+      if (!old[i]) continue;
+      const auto was = ImageStore::blob_of(old[i]->source);
+      if (was && was != ImageStore::blob_of(docs[i].source)) release_image(bucket, *was);
+    }
+    return result;
+  }
+
+  // A blob that cannot be unlinked now is swept by the next open().
+  void release_image(const ImageStore::Bucket& bucket, const std::string& blob) {
+    if (Status s = images->remove(bucket, blob); !s.is_ok())
+      spdlog::warn("collection '{}': cannot remove a stored image now: {}", bucket.collection,
+                   s.message());
+  }
+
+  // Removes what a crash left in the ImageStore: folders of collections that no longer exist (or
+  // were re-created since) and blobs no document names. The folders are listed before the
+  // collections: a folder is made only after its collection exists, so a listed folder whose
+  // collection is absent from the later listing belongs to a dropped collection.
+  void sweep_images() {
+    const std::vector<ImageStore::Bucket> buckets = images->buckets();
+    if (buckets.empty()) return;
+    auto names = catalog->list();
+    if (!names.is_ok()) {
+      // Never delete images on a partial view of the collections.
+      spdlog::warn("not sweeping stored images: {}", names.status().message());
+      return;
+    }
+    for (const auto& b : buckets) {
+      std::shared_ptr<Collection> coll;
+      if (std::find(names->begin(), names->end(), b.collection) != names->end()) {
+        auto got = catalog->get(b.collection);
+        if (!got.is_ok()) {
+          spdlog::debug("not sweeping the images of '{}': {}", b.collection,
+                        got.status().message());
+          continue;
+        }
+        coll = std::move(got).value();
+      }
+      if (!coll || coll->info().created_at_ms != b.created_at_ms) {
+        spdlog::info("removing stored images of a collection that no longer exists: {}@{}",
+                     b.collection, b.created_at_ms);
+        (void)images->drop(b);
+        continue;
+      }
+      std::unordered_set<std::string> referenced;
+      for (const auto& source : coll->sources_with_prefix("blob:"))
+        if (auto blob = ImageStore::blob_of(source)) referenced.insert(*blob);
+      images->sweep_unreferenced(b, referenced);
+    }
   }
 };
 
@@ -291,6 +424,9 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
     impl->queue = std::make_unique<EncodeQueue>(*impl->encoder, options.encode_queue);
   }
   VISTA_ASSIGN_OR_RETURN(impl->catalog, Catalog::open(options.data_dir, options.catalog));
+  VISTA_ASSIGN_OR_RETURN(
+      impl->images, ImageStore::open(options.data_dir, options.catalog.collection.sync_writes));
+  impl->sweep_images();
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
@@ -334,6 +470,10 @@ Result<SearchResponse> Engine::search(const std::string& collection, const Query
                                       const SearchOptions& options) {
   auto start = Clock::now();
   VISTA_RETURN_IF_ERROR(impl_->check_open());
+  // Cheap checks first: nothing is read or encoded for a query that cannot run.
+  if (options.k < 1 || options.k > kMaxSearchK)
+    return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxSearchK) +
+                                    ", got " + std::to_string(options.k));
   const bool content = query.text || query.image_bytes || query.image_path;
   const int kinds = (content ? 1 : 0) + (query.id ? 1 : 0) + (query.vector ? 1 : 0);
   if (kinds != 1)
@@ -349,7 +489,8 @@ Result<SearchResponse> Engine::search(const std::string& collection, const Query
   if (content) {
     VISTA_ASSIGN_OR_RETURN(auto emb,
                            embed(Content{query.text, query.image_bytes, query.image_path}));
-    VISTA_ASSIGN_OR_RETURN(model, impl_->identity_for(*coll));
+    VISTA_RETURN_IF_ERROR(impl_->check_model(*coll));
+    model = impl_->model;
     vector = std::move(emb.vector);
     response.truncated = emb.truncated;
   } else {
@@ -362,7 +503,7 @@ Result<SearchResponse> Engine::search(const std::string& collection, const Query
                                  collection + "'");
       vector = std::move(docs[0]->vector);
       // The document itself would be the best hit; ask for one more and leave it out.
-      opts.k = std::min<int64_t>(options.k + 1, 10000);
+      opts.k = std::min<int64_t>(options.k + 1, kMaxSearchK);
     } else {
       vector = *query.vector;
       if (static_cast<int>(vector.size()) != info.dimension)
@@ -370,19 +511,16 @@ Result<SearchResponse> Engine::search(const std::string& collection, const Query
                                         " components; collection '" + collection + "' has " +
                                         std::to_string(info.dimension));
       double norm = 0;
-      for (float v : vector) {
-        if (!std::isfinite(v))
-          return Status::invalid_argument("the query vector has a NaN or infinite component");
-        norm += static_cast<double>(v) * v;
+      for (float v : vector) norm += static_cast<double>(v) * v;
+      if (norm == 0) return Status::invalid_argument("the query vector is all zeros");
+      // A NaN or infinite component (norm not finite) is left as is: the index's search names
+      // it (index::check_finite_queries).
+      if (std::isfinite(norm)) {
+        const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+        for (float& v : vector) v *= inv;
       }
-      if (norm <= 0) return Status::invalid_argument("the query vector is all zeros");
-      const float inv = static_cast<float>(1.0 / std::sqrt(norm));
-      for (float& v : vector) v *= inv;
     }
   }
-  if (options.k < 1 || options.k > 10000)
-    return Status::invalid_argument("k must be between 1 and 10000, got " +
-                                    std::to_string(options.k));
   VISTA_ASSIGN_OR_RETURN(auto lists, coll->search(model, vector.data(), 1, opts));
   if (!lists.empty()) response.hits = std::move(lists[0]);
   if (query.id) {
@@ -416,7 +554,7 @@ Result<std::shared_ptr<Collection>> Engine::collection_for_writing(const std::st
   VISTA_RETURN_IF_ERROR(impl_->check_open());
   if (!impl_->encoder) return no_model();
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->get_or_create(name, create, spec));
-  VISTA_RETURN_IF_ERROR(impl_->identity_for(*coll).status());
+  VISTA_RETURN_IF_ERROR(impl_->check_model(*coll));
   return coll;
 }
 
@@ -425,7 +563,7 @@ Result<AddResponse> Engine::add_documents(const std::string& collection,
                                           const AddOptions& options) {
   auto start = Clock::now();
   VISTA_ASSIGN_OR_RETURN(auto coll, collection_for_writing(collection, options.create_collection));
-  VISTA_ASSIGN_OR_RETURN(const ModelIdentity model, impl_->identity_for(*coll));
+  const ModelIdentity& model = impl_->model;  // checked against the collection above
   AddResponse response;
   response.items.resize(documents.size());
   const std::vector<AddCandidate> candidates = impl_->check_documents(model, documents, &response);
@@ -437,11 +575,48 @@ Result<AddResponse> Engine::add_documents(const std::string& collection,
   return response;
 }
 
+Result<UpsertResult> Engine::upsert_documents(Collection& collection, const ModelIdentity& model,
+                                              const std::vector<Document>& documents) {
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  std::vector<std::string> ids;
+  ids.reserve(documents.size());
+  for (const auto& d : documents) ids.push_back(d.id);
+  const IdLocks::Guard lock = impl_->id_locks.lock(collection.name(), ids);
+  return impl_->upsert_releasing_images(collection, model, documents);
+}
+
 Result<RemoveResult> Engine::delete_documents(const std::string& collection,
                                               const std::vector<std::string>& ids) {
   VISTA_RETURN_IF_ERROR(impl_->check_open());
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(collection));
-  return coll->remove(ids);
+  const IdLocks::Guard lock = impl_->id_locks.lock(collection, ids);
+  VISTA_ASSIGN_OR_RETURN(auto old, coll->get(ids));
+  VISTA_ASSIGN_OR_RETURN(RemoveResult removed, coll->remove(ids));
+  const ImageStore::Bucket bucket = image_bucket(*coll);
+  for (const auto& doc : old)
+    if (doc)
+      if (auto blob = ImageStore::blob_of(doc->source)) impl_->release_image(bucket, *blob);
+  return removed;
+}
+
+Status Engine::drop_collection(const std::string& name) {
+  VISTA_RETURN_IF_ERROR(impl_->check_open());
+  VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(name));
+  const ImageStore::Bucket bucket = image_bucket(*coll);
+  coll.reset();
+  VISTA_RETURN_IF_ERROR(impl_->catalog->drop(name));
+  if (Status s = impl_->images->drop(bucket); !s.is_ok())
+    spdlog::warn("collection '{}' deleted, its stored images not (swept at the next start): {}",
+                 name, s.message());
+  return Status::ok();
+}
+
+const ImageStore& Engine::image_store() const {
+  return *impl_->images;
+}
+
+ImageStore::Bucket Engine::image_bucket(const Collection& collection) {
+  return {collection.name(), collection.info().created_at_ms};
 }
 
 Status Engine::close() {

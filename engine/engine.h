@@ -8,9 +8,9 @@
 // answers FailedPrecondition ("no model loaded; pass --model DIR") for text/image queries and
 // document adds. With a model, every collection created through the engine records the model's
 // identity and dimension, and every later read or write is checked against it (a collection made
-// by another model fails with FailedPrecondition naming both). Only the weights' fingerprint
-// (ModelIdentity::checkpoint_hash) decides: the same weights in a renamed model folder still
-// serve the collection, under the identity the collection recorded.
+// by another model fails with FailedPrecondition naming both). ModelIdentity::same_model() is
+// the one rule, applied here and again by the collection: the weights' fingerprint decides, so
+// the same weights in a renamed model folder still serve the collection.
 //
 // Queries are encoded through the EncodeQueue: concurrent embed()/search() calls from many
 // threads are coalesced into one encoder batch (up to max_batch inputs, waiting at most
@@ -23,11 +23,19 @@
 // compete for cores. Bulk ingestion of folders and manifests is engine/ingestor.h, which drives
 // the encoder through its own bounded pipeline and uses the same content-hash rules.
 //
-// Change detection. Each stored document carries content_hash = document_content_hash(model,
-// text, image bytes): the inputs of its embedding. Adding a document whose id exists with the
-// same hash and the same metadata is a no-op (kUnchanged); same hash, other metadata or source:
-// the stored vector is kept and the document rewritten (kUpdated, no encoding); another hash:
-// re-encoded (kUpdated).
+// Change detection (classify_change below, the one rule for add_documents and the Ingestor).
+// Each stored document carries content_hash = document_content_hash(model, text, image bytes):
+// the inputs of its embedding. Adding a document whose id exists with the same hash, the same
+// metadata and the same source (or none given) is a no-op (kUnchanged); same hash, other
+// metadata or source: the stored vector is kept and the document rewritten with the new metadata
+// and source (kUpdated, no encoding); another hash: re-encoded (kUpdated).
+//
+// Stored images. Documents added with NewDocument::store_image keep their image bytes in the
+// engine's ImageStore (engine/image_store.h) under source "blob:<name>". Every path that
+// replaces or removes a document (add_documents, upsert_documents, which the Ingestor uses,
+// delete_documents, drop_collection) follows the store's ordering rules under per-id locks, so
+// no path leaves a picture behind; open() removes what a crash left (blobs no document names,
+// folders of collections that no longer exist).
 //
 // Thread-safety: every method may be called from any number of threads at once, except open()
 // and close(). close() must not race with other calls: callers stop issuing requests first (the
@@ -49,6 +57,7 @@
 #include "engine/catalog.h"
 #include "engine/collection.h"
 #include "engine/encode_queue.h"
+#include "engine/image_store.h"
 
 namespace vista::encoder {
 class Encoder;
@@ -101,6 +110,9 @@ struct NewDocument {
   std::optional<std::filesystem::path> image_path;  // local callers only (see Content)
   nlohmann::json metadata = nlohmann::json::object();
   std::optional<std::string> source;  // recorded on the document (e.g. the file it came from)
+  // Keep the image bytes in the engine's ImageStore; the source becomes "blob:<name>". Only
+  // for documents with an image and no source.
+  bool store_image = false;
 };
 
 enum class ItemStatus { kInserted, kUpdated, kUnchanged, kFailed };
@@ -133,9 +145,26 @@ std::string document_content_hash(const ModelIdentity& model,
                                   const std::optional<std::string>& text,
                                   const std::optional<std::string>& image_bytes);
 
+enum class Change {
+  kInsert,     // no stored document: encode and insert
+  kReencode,   // other content: encode and replace
+  kRewrite,    // same content, other metadata or source: keep the stored vector (rewritten())
+  kUnchanged,  // nothing to write
+};
+// What writing a document with content hash `hash`, `metadata` (null means {}) and `source`
+// (nullopt: none given, the stored one stays) over `stored` means.
+Change classify_change(const std::optional<Document>& stored, const std::string& hash,
+                       const nlohmann::json& metadata, const std::optional<std::string>& source);
+// The document a kRewrite writes: `stored` (with its vector) with the new metadata, and the new
+// source when one is given.
+Document rewritten(Document stored, const nlohmann::json& metadata,
+                   const std::optional<std::string>& source);
+
 class Engine {
  public:
-  // Opens the data directory and, if given, loads the model and starts the encode queue.
+  // Opens the data directory and, if given, loads the model and starts the encode queue; sweeps
+  // stored images left unreferenced by a crash (collections that hold stored images are opened
+  // for that).
   // Failures: IOError for the data directory; NotFound (naming the folder and how to fetch the
   // model: scripts/fetch-model.sh) when model_dir does not exist; the encoder's Status for a bad
   // model directory.
@@ -189,17 +218,30 @@ class Engine {
                                     const std::vector<NewDocument>& documents,
                                     const AddOptions& options = {});
 
-  // Removes documents by id (Collection::remove). NotFound for a missing collection.
+  // Upserts documents whose vectors are known (Collection::upsert) and removes the stored images
+  // the replaced documents named and the new ones do not. For the ingestion pipeline.
+  Result<UpsertResult> upsert_documents(Collection& collection, const ModelIdentity& model,
+                                        const std::vector<Document>& documents);
+
+  // Removes documents by id (Collection::remove), then the images they named. NotFound for a
+  // missing collection.
   Result<RemoveResult> delete_documents(const std::string& collection,
                                         const std::vector<std::string>& ids);
+
+  // Deletes a collection (Catalog::drop), then its stored images. NotFound when it does not
+  // exist.
+  Status drop_collection(const std::string& name);
+
+  // Read access to the stored images (writes go through the calls above).
+  const ImageStore& image_store() const;
+  static ImageStore::Bucket image_bucket(const Collection& collection);
 
   // Stops the encode queue (waiting calls fail with Cancelled) and closes the catalog (index
   // snapshots are written). Idempotent; returns the first failure.
   Status close();
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

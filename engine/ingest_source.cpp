@@ -442,51 +442,6 @@ bool has_image_extension(const fs::path& path) {
   return std::any_of(std::begin(kExts), std::end(kExts), [&](const char* e) { return ext == e; });
 }
 
-bool is_valid_utf8(std::string_view s) {
-  size_t i = 0, n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c >> 5) == 0x6) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c >> 4) == 0xe) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c >> 3) == 0x1e) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 0x2) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
-Status validate_document_id(const std::string& id) {
-  if (id.empty()) return Status::invalid_argument("the id is empty");
-  if (id.size() > kMaxExternalIdBytes)
-    return Status::invalid_argument("id is " + std::to_string(id.size()) + " bytes; at most " +
-                                    std::to_string(kMaxExternalIdBytes) + " are allowed");
-  if (!is_valid_utf8(id)) return Status::invalid_argument("the id is not valid UTF-8");
-  return Status::ok();
-}
-
 Result<SourceWalker> SourceWalker::create(std::vector<fs::path> sources) {
   if (sources.empty()) return Status::invalid_argument("no source given");
   for (const auto& s : sources) {

@@ -21,7 +21,7 @@
 // the image path as written (normalised: "./a.jpg" -> "a.jpg") and, for text-only rows, to
 // content_id(text): rows with the same text are one document.
 //
-// Ids must be 1..256 bytes of valid UTF-8 (kMaxExternalIdBytes); an id seen twice in one run is
+// Ids must pass validate_document_id() (engine/collection.h); an id seen twice in one run is
 // an error for the second occurrence (it names the first). Texts must be valid UTF-8.
 #pragma once
 
@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "common/utf8.h"
 
 namespace vista::engine {
 
@@ -98,10 +99,5 @@ class SourceWalker {
       : sources_(std::move(sources)) {}
   std::vector<std::filesystem::path> sources_;
 };
-
-// Checks an id (1..256 bytes, valid UTF-8); InvalidArgument saying what is wrong.
-Status validate_document_id(const std::string& id);
-// True when `text` is valid UTF-8.
-bool is_valid_utf8(std::string_view text);
 
 }  // namespace vista::engine

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "common/test_pause.h"
 #include "engine/bounded_queue.h"
 #include "engine/encode_queue.h"
 #include "engine/engine.h"
@@ -128,14 +129,15 @@ class ProgressReporter {
 // One run of the pipeline: the state the stages share, and one method per stage.
 class Pipeline {
  public:
-  Pipeline(const IngestOptions& options, const SourceWalker& walker,
+  Pipeline(const IngestOptions& options, const SourceWalker& walker, Engine& engine,
            std::shared_ptr<Collection> coll, const encoder::Encoder& encoder,
            const encoder::DecodeLimits& limits, ErrorReport& report, size_t batch_size,
            size_t write_batch, size_t capacity)
       : options_(options),
         walker_(walker),
+        engine_(engine),
         coll_(std::move(coll)),
-        model_(coll_->info().model),  // the collection's record of the loaded weights
+        model_(*engine.model_identity()),  // checked against the collection's by the caller
         encoder_(encoder),
         image_size_(encoder_image_size(encoder)),
         limits_(limits),
@@ -202,12 +204,11 @@ class Pipeline {
     auto found = coll_->get({item.id});
     if (!found.is_ok()) return fail_stored(item, found.status());
     const std::optional<Document>& old = found->front();
-    if (old && old->content_hash == hash) {
-      if (old->metadata == item.metadata) {
-        ++counters_.unchanged;
-        return;
-      }
-      return rewrite_metadata(item);
+    switch (classify_change(old, hash, item.metadata, stored_source(item))) {
+      case Change::kUnchanged: ++counters_.unchanged; return;
+      case Change::kRewrite: return rewrite(item);
+      case Change::kInsert:
+      case Change::kReencode: break;
     }
     Content content;
     content.text = item.text;
@@ -222,8 +223,8 @@ class Pipeline {
         Prepared{std::move(item), std::move(hash), std::move(input).value(), old.has_value()});
   }
 
-  // Same content, new metadata: keep the stored vector.
-  void rewrite_metadata(SourceItem& item) {
+  // Same content, new metadata or source: keep the stored vector.
+  void rewrite(SourceItem& item) {
     auto full = coll_->get({item.id}, /*include_vectors=*/true);
     if (!full.is_ok() || !full->front()) {
       return fail_stored(item, full.is_ok()
@@ -231,8 +232,7 @@ class Pipeline {
                                    : full.status());
     }
     Pending p;
-    p.doc = std::move(*full->front());
-    p.doc.metadata = std::move(item.metadata);
+    p.doc = rewritten(std::move(*full->front()), item.metadata, stored_source(item));
     p.status = ItemStatus::kUpdated;
     writes_.push(std::move(p));
   }
@@ -300,6 +300,8 @@ class Pipeline {
         continue;
       }
       write_batch(batch);
+      // Tests interrupt the run here, between two commits (tests/cli_ingest_test.cpp).
+      test_pause_point("ingest-batch-committed", [this] { return stopping(); });
     }
   }
 
@@ -308,7 +310,7 @@ class Pipeline {
     std::vector<Document> docs;
     docs.reserve(batch.size());
     for (const auto& p : batch) docs.push_back(p.doc);
-    auto r = coll_->upsert(model_, docs);
+    auto r = engine_.upsert_documents(*coll_, model_, docs);
     if (r.is_ok()) {
       for (const auto& p : batch) count_written(p);
       return;
@@ -319,7 +321,7 @@ class Pipeline {
       return;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      auto one = coll_->upsert(model_, {docs[i]});
+      auto one = engine_.upsert_documents(*coll_, model_, {docs[i]});
       if (one.is_ok()) {
         count_written(batch[i]);
       } else {
@@ -363,6 +365,7 @@ class Pipeline {
 
   const IngestOptions& options_;
   const SourceWalker& walker_;
+  Engine& engine_;
   const std::shared_ptr<Collection> coll_;
   const ModelIdentity model_;
   const encoder::Encoder& encoder_;
@@ -403,8 +406,8 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   const size_t capacity =
       o.queue_capacity > 0 ? static_cast<size_t>(o.queue_capacity) : 2 * batch_size;
 
-  Pipeline pipeline(o, walker, coll, *engine_.encoder(), engine_.options().decode_limits, report,
-                    batch_size, write_batch, capacity);
+  Pipeline pipeline(o, walker, engine_, coll, *engine_.encoder(), engine_.options().decode_limits,
+                    report, batch_size, write_batch, capacity);
   Counters& counters = pipeline.counters();
   counters.total = walker.count_candidates();
   spdlog::info(

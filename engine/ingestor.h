@@ -10,13 +10,16 @@
 //   -> encoder (1 thread)      batches of batch_size inputs through the Encoder (whose own
 //                              intra-op threads do the arithmetic)
 //   -> writer (1 thread)       upserts up to write_batch documents per atomic, fsynced batch
+//                              (Engine::upsert_documents: a replaced document's stored image
+//                              is removed)
 //
 // Idempotence and resumption. Document id = manifest id or path relative to the source folder;
-// content_hash = document_content_hash(model, text, image bytes). A re-run skips every item whose
-// stored hash and metadata match (kUnchanged), rewrites metadata-only changes without encoding,
-// and re-encodes changed content. An item is counted done only once its batch is committed, so
-// a run stopped at any point (cancel flag, SIGKILL, power loss with sync writes) leaves only
-// acknowledged items stored, and a re-run does the rest.
+// content_hash = document_content_hash(model, text, image bytes). classify_change()
+// (engine/engine.h, the rule add_documents follows too) decides: a re-run skips every item whose
+// stored hash, metadata and source match (kUnchanged), rewrites metadata or source changes (a
+// moved folder) without encoding, and re-encodes changed content. An item is counted done only once
+// its batch is committed, so a run stopped at any point (cancel flag, SIGKILL, power loss with sync
+// writes) leaves only acknowledged items stored, and a re-run does the rest.
 //
 // Failures. A bad item (unreadable or undecodable image, bad manifest row, duplicate or invalid
 // id, text the encoder refuses) never stops the run: it is counted, logged at debug level and

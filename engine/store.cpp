@@ -28,11 +28,19 @@ Status from_rocksdb(const rocksdb::Status& s, std::string_view context) {
   if (s.IsCorruption()) return Status::corruption(m);
   if (s.IsInvalidArgument()) return Status::invalid_argument(m);
   if (s.IsNotSupported()) return Status::unsupported(m);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return Status::failed_precondition(m + " (is the collection open in another process?)");
+  if (is_lock_held(s)) {
+    return Status::failed_precondition(m + " (is the collection open in another process?)",
+                                       StatusSubCode::kLockHeld);
   }
   if (s.IsIOError()) return Status::io_error(m);
   return Status::internal(m);
+}
+
+bool is_lock_held(const rocksdb::Status& s) {
+  // RocksDB 7.x: "IO error: While lock file: <dir>/LOCK: Resource temporarily unavailable", or
+  // "IO error: lock hold by current process, acquire time ... lock file: <dir>/LOCK: No locks
+  // available".
+  return s.IsIOError() && s.ToString().find("lock") != std::string::npos;
 }
 
 Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptions& options) {

@@ -72,4 +72,10 @@ class Store {
 // Turns a RocksDB status into ours, prefixed with what was being done.
 Status from_rocksdb(const rocksdb::Status& s, std::string_view context);
 
+// Whether `s` is RocksDB refusing to open a database whose LOCK file another process (or another
+// open instance in this process) holds. RocksDB reports this only as an IOError whose text
+// mentions the lock; this is the one place that reads that text. from_rocksdb() turns it into
+// FailedPrecondition with subcode LockHeld.
+bool is_lock_held(const rocksdb::Status& s);
+
 }  // namespace vista::engine

@@ -1,10 +1,12 @@
 #include "index/vector_index.h"
 
+#include <faiss/IndexFastScan.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexFlatCodes.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFastScan.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexIVFPQR.h>
@@ -32,6 +34,7 @@
 #include <typeinfo>
 #include <unordered_set>
 
+#include "common/limits.h"
 #include "common/logging.h"
 
 namespace vista::index {
@@ -39,7 +42,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kMaxDimension = 65536;
 constexpr char kFileMagic[8] = {'V', 'I', 'S', 'T', 'A', 'I', 'D', 'X'};
 constexpr char kEndMagic[8] = {'V', 'I', 'S', 'T', 'A', 'E', 'N', 'D'};
 constexpr uint32_t kFileVersion = 1;
@@ -70,15 +72,15 @@ const faiss::Index* core_of(const faiss::Index* idx) {
 }
 
 // Selector asked by FAISS about positions of the IDMap's inner index (or ids for native-id
-// indexes); answers from the id, the tombstones and the caller's selector.
+// indexes); answers from the id, the tombstones and the caller's filter.
 struct TranslatingSelector : faiss::IDSelector {
   const std::vector<faiss::Index::idx_t>* id_map = nullptr;  // null: positions are ids already
   const std::unordered_set<int64_t>* tombstones = nullptr;
-  const faiss::IDSelector* user = nullptr;
+  const IdFilter* user = nullptr;
   bool is_member(faiss::Index::idx_t i) const override {
     const int64_t id = id_map ? (*id_map)[i] : i;
     if (tombstones && !tombstones->empty() && tombstones->count(id)) return false;
-    return user == nullptr || user->is_member(id);
+    return user == nullptr || user->accepts(id);
   }
 };
 
@@ -302,8 +304,8 @@ Status VectorIndex::finish_setup() {
   }
 
   // Physical removal: flat-code indexes shift rows (the IDMap follows), IVF drops list entries.
-  const bool fast_scan =
-      core != nullptr && std::string(typeid(*core).name()).find("FastScan") != std::string::npos;
+  const bool fast_scan = dynamic_cast<const faiss::IndexFastScan*>(core) != nullptr ||
+                         dynamic_cast<const faiss::IndexIVFFastScan*>(core) != nullptr;
   supports_removal_ =
       !fast_scan && (is_ivf_ || dynamic_cast<const faiss::IndexFlatCodes*>(core) != nullptr);
 
@@ -489,8 +491,22 @@ Status VectorIndex::train(int64_t n, const float* x) {
   return Status::ok();
 }
 
+Status check_finite_queries(int64_t n, const float* x, int dimension) {
+  for (int64_t q = 0; q < n; ++q) {
+    const float* row = x + q * dimension;
+    if (all_finite(row, static_cast<size_t>(dimension))) continue;
+    for (int j = 0; j < dimension; ++j) {
+      if (!std::isfinite(row[j]))
+        return Status::invalid_argument("query " + std::to_string(q) + ": component " +
+                                        std::to_string(j) + " is " +
+                                        (std::isnan(row[j]) ? "NaN" : "infinite"));
+    }
+  }
+  return Status::ok();
+}
+
 Status VectorIndex::search(int64_t n, const float* x, int64_t k, float* distances, int64_t* labels,
-                           const faiss::IDSelector* selector, const SearchParams& params) const {
+                           const IdFilter* selector, const SearchParams& params) const {
   if (n < 0) return Status::invalid_argument("negative query count");
   if (k < 1) return Status::invalid_argument("k must be at least 1, got " + std::to_string(k));
   if (params.ef_search < 0) return Status::invalid_argument("ef_search must be >= 0");
@@ -499,12 +515,7 @@ Status VectorIndex::search(int64_t n, const float* x, int64_t k, float* distance
   if (x == nullptr || distances == nullptr || labels == nullptr) {
     return Status::invalid_argument("null query or result buffer");
   }
-  for (int64_t i = 0; i < n; ++i) {
-    if (!all_finite(x + i * dimension_, static_cast<size_t>(dimension_))) {
-      return Status::invalid_argument("query " + std::to_string(i) +
-                                      " has a NaN or infinite component");
-    }
-  }
+  VISTA_RETURN_IF_ERROR(check_finite_queries(n, x, dimension_));
   // A handful of queries gains nothing from an OpenMP team, and under concurrent searches (or a
   // busy machine) the team's barriers cost more than the search itself.
   SingleThreadedOmp single(n < kParallelQueryThreshold);
@@ -542,7 +553,7 @@ Status VectorIndex::search(int64_t n, const float* x, int64_t k, float* distance
 // selector (tombstones + caller's selector), works around 1.7.3's HNSW candidate-list sizing, and
 // widens the search while a selector leaves fewer than k hits but more may exist.
 Status VectorIndex::search_main(int64_t n, const float* x, int64_t k, float* distances,
-                                int64_t* labels, const faiss::IDSelector* selector,
+                                int64_t* labels, const IdFilter* selector,
                                 const SearchParams& params) const {
   const auto* map = native_ids_ ? nullptr : static_cast<const faiss::IndexIDMap2*>(index_.get());
   const int64_t stored = index_->ntotal;
@@ -625,7 +636,7 @@ Status VectorIndex::search_main(int64_t n, const float* x, int64_t k, float* dis
         if (map) lab = map->id_map[lab];
         if (!selector_search_ && filtering) {
           if (impl_->tombstones.count(lab)) continue;
-          if (selector && !selector->is_member(lab)) continue;
+          if (selector && !selector->accepts(lab)) continue;
         }
         out_d[got] = d[r * kk + j];
         out_l[got] = lab;

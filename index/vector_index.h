@@ -20,8 +20,8 @@
 // until then. Once the buffer holds training_threshold() vectors the index trains on all of them
 // and moves them in; train() forces it earlier (rebuild does so with all vectors).
 //
-// Search. Batch-first, FAISS style. An optional faiss::IDSelector restricts the candidates inside
-// the FAISS search, so a filtered search returns k hits whenever k vectors pass the selector (for
+// Search. Batch-first, FAISS style. An optional IdFilter restricts the candidates inside the
+// FAISS search, so a filtered search returns k hits whenever k vectors pass the filter (for
 // exact indexes; approximate ones return what their probing reaches, as FAISS does). Index types
 // whose FAISS search does not accept a selector (IndexRefine, fast-scan, LSH, NSG) are searched
 // with a growing k and filtered afterwards, up to an exhaustive k, which keeps the same guarantee.
@@ -32,8 +32,8 @@
 //
 // Thread-safety: const methods (search, size, save, memory_bytes, ...) may run concurrently with
 // each other. Non-const methods (add, remove, train) need exclusive access; the caller provides
-// it (engine::Collection uses a shared_mutex). The selector passed to search() is called from
-// FAISS's OpenMP threads and must be thread-safe for concurrent is_member() calls.
+// it (engine::Collection uses a shared_mutex). The filter passed to search() is called from
+// FAISS's OpenMP threads and must be thread-safe for concurrent accepts() calls.
 #pragma once
 
 #include <cstddef>
@@ -48,10 +48,22 @@
 
 namespace faiss {
 struct Index;
-struct IDSelector;
 }  // namespace faiss
 
 namespace vista::index {
+
+// InvalidArgument naming the first query and component that is NaN or infinite among n queries
+// of `dimension` floats; OK otherwise. The one finiteness check of the query path (search()
+// runs it; callers above need not repeat it).
+Status check_finite_queries(int64_t n, const float* x, int dimension);
+
+// Which ids a search may return: Vista's own predicate, so that callers never see FAISS types.
+// accepts() is called from FAISS's OpenMP threads, concurrently; it must not throw.
+class IdFilter {
+ public:
+  virtual ~IdFilter() = default;
+  virtual bool accepts(int64_t id) const = 0;
+};
 
 // Graph settings of every HNSW index Vista creates (FAISS's own are efConstruction 40, efSearch
 // 16). With 40, graphs built from vectors that arrive in many batches, as collections receive
@@ -125,11 +137,11 @@ class VectorIndex {
   Status train(int64_t n = 0, const float* x = nullptr);
 
   // Finds the k best (highest inner product) vectors for each of n queries. distances and labels
-  // have n * k slots; missing results are padded with label -1 and distance -inf. `selector`,
+  // have n * k slots; missing results are padded with label -1 and distance -inf. `filter`,
   // when non-null, is asked about ids (not positions). InvalidArgument for k < 1, bad params
   // values or non-finite query components; Internal if FAISS throws.
   Status search(int64_t n, const float* x, int64_t k, float* distances, int64_t* labels,
-                const faiss::IDSelector* selector = nullptr, const SearchParams& params = {}) const;
+                const IdFilter* filter = nullptr, const SearchParams& params = {}) const;
 
   // True when `id` is live (present and not tombstoned).
   bool contains(int64_t id) const;
@@ -154,7 +166,7 @@ class VectorIndex {
   Status finish_setup();
   Status flush_pending_if_ready();
   Status search_main(int64_t n, const float* x, int64_t k, float* distances, int64_t* labels,
-                     const faiss::IDSelector* selector, const SearchParams& params) const;
+                     const IdFilter* filter, const SearchParams& params) const;
 
   std::string spec_;
   int dimension_ = 0;

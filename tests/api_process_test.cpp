@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <set>
 
+#include "engine/engine.h"
 #include "tests/api_test_util.h"
 
 namespace vista::testing {
@@ -29,6 +33,10 @@ std::vector<std::string> serve_args(const fs::path& data) {
 
 std::string log_of(const fs::path& log) {
   return read_bytes(log);
+}
+
+void write_file(const fs::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
 }
 
 TEST(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
@@ -107,20 +115,49 @@ TEST(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
   EXPECT_TRUE(snapshot);
 }
 
+// Waits until `log` shows that the server reached the test pause point `name`.
+bool wait_for_pause(const fs::path& log, const std::string& name, int timeout_s = 120) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (log_of(log).find("vista: paused at " + name + "\n") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// Sets the pause-point variables for the processes started while it lives.
+struct PauseAt {
+  PauseAt(const std::string& point, const fs::path& resume_file = {}) {
+    ::setenv("VISTA_TEST_PAUSE", point.c_str(), 1);
+    if (!resume_file.empty()) ::setenv("VISTA_TEST_PAUSE_RESUME", resume_file.c_str(), 1);
+  }
+  ~PauseAt() {
+    ::unsetenv("VISTA_TEST_PAUSE");
+    ::unsetenv("VISTA_TEST_PAUSE_RESUME");
+  }
+};
+
+// The request is held inside the engine (a test pause point after encoding, before the commit)
+// while SIGINT arrives, so it is certainly in flight; it is let go only once the server has
+// stopped listening.
 TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
   VISTA_REQUIRE_GOLDEN();
   TempDir dir;
   const fs::path data = dir.path() / "data";
   const fs::path log = dir.path() / "serve.log";
-  ServeProcess serve(serve_args(data), log);
-  const int port = serve.wait_for_port();
+  const fs::path resume = dir.path() / "resume";
+  std::optional<ServeProcess> serve;
+  {
+    PauseAt pause("images-stored", resume);
+    serve.emplace(serve_args(data), log);
+  }
+  const int port = serve->wait_for_port();
   ASSERT_GT(port, 0) << log_of(log);
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(60, 0);
   ASSERT_EQ(post_json(c, "/v1/collections", {{"name", "inflight"}})->status, 201);
-  // A batch that keeps the encoder busy, sent while the stop arrives.
   json docs = json::array();
-  for (int i = 0; i < 48; ++i)
+  for (int i = 0; i < 8; ++i)
     docs.push_back({{"id", "d" + std::to_string(i)},
                     {"image", golden_image_b64("cir_candi_1.png")},
                     {"text", "caption " + std::to_string(i)}});
@@ -135,22 +172,117 @@ TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
       answer = body_json(r);
     }
   });
-  // Wait until the request is being handled, then ask the server to stop.
-  for (int i = 0; i < 2000; ++i) {
-    auto m = c.Get("/metrics");
-    if (m && m->body.find("vista_http_requests_in_flight 2") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  const int code = serve.signal_and_wait(SIGINT, 120);
-  writer.join();
-  EXPECT_EQ(code, 0) << log_of(log);
-  ASSERT_NE(status, -1) << "the request in flight was cut off";
-  EXPECT_EQ(status, 200) << answer;
-  EXPECT_EQ(answer["inserted"], 48);
-  // Nothing is accepted after the stop.
+  const bool in_flight = wait_for_pause(log, "images-stored");
+  if (!in_flight) write_file(resume, "");  // let the writer finish before failing
+  ASSERT_TRUE(in_flight) << "the request never reached the engine: " << log_of(log);
+  ASSERT_EQ(::kill(serve->pid(), SIGINT), 0);
+  // The listener closes first; the request is still held.
   httplib::Client late("127.0.0.1", port);
-  late.set_connection_timeout(2, 0);
+  late.set_connection_timeout(1, 0);
+  bool stopped_listening = false;
+  for (int i = 0; i < 600 && !stopped_listening; ++i) {
+    stopped_listening = !late.Get("/health");
+    if (!stopped_listening) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  write_file(resume, "");
+  const int code = serve->signal_and_wait(0, 120);
+  writer.join();
+  EXPECT_TRUE(stopped_listening) << log_of(log);
+  EXPECT_EQ(status, 200) << "the request in flight was cut off: " << answer;
+  EXPECT_EQ(code, 0) << log_of(log);
+  EXPECT_EQ(answer["inserted"], 8);
+  // Nothing is accepted after the stop.
   EXPECT_FALSE(late.Get("/health"));
+}
+
+// Stored images (the uploaded bytes) that a crash leaves without a document naming them are
+// removed when the data directory is opened again: an upload killed between storing its image
+// and committing its document, and a replacement killed between its commit and unlinking the
+// image it replaced.
+TEST(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
+  VISTA_REQUIRE_GOLDEN();
+  TempDir dir;
+  const fs::path data = dir.path() / "data";
+  const fs::path log = dir.path() / "serve.log";
+  auto blobs = [&] {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(data / "_images", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file() && it->path().filename().string().rfind(".tmp-", 0) != 0)
+        names.insert(it->path().filename().string());
+    return names;
+  };
+  auto upload = [&](int port, const std::string& picture) {
+    httplib::Client w("127.0.0.1", port);
+    w.set_read_timeout(120, 0);
+    (void)post_json(
+        w, "/v1/collections/pics/documents",
+        {{"documents", json::array({{{"id", "pic"}, {"image", golden_image_b64(picture)}}})}});
+  };
+  auto open_plain = [&] {
+    engine::EngineOptions o;
+    o.data_dir = data;
+    return engine::Engine::open(o);
+  };
+  const std::string first = engine::ImageStore::blob_name("pic", golden_image("datawhale02.png"));
+  const std::string second = engine::ImageStore::blob_name("pic", golden_image("cir_candi_1.png"));
+
+  // 1. Killed after the image is stored, before the document is committed.
+  {
+    std::optional<ServeProcess> serve;
+    {
+      PauseAt pause("images-stored");
+      serve.emplace(serve_args(data), log);
+    }
+    const int port = serve->wait_for_port();
+    ASSERT_GT(port, 0) << log_of(log);
+    httplib::Client c("127.0.0.1", port);
+    ASSERT_EQ(post_json(c, "/v1/collections", {{"name", "pics"}})->status, 201);
+    std::thread writer([&] { upload(port, "datawhale02.png"); });
+    const bool paused = wait_for_pause(log, "images-stored");
+    EXPECT_EQ(serve->signal_and_wait(SIGKILL), 128 + SIGKILL);
+    writer.join();
+    ASSERT_TRUE(paused) << log_of(log);
+  }
+  EXPECT_EQ(blobs(), std::set<std::string>{first});
+  {
+    auto engine = open_plain();
+    ASSERT_TRUE(engine.is_ok()) << engine.status();
+    EXPECT_TRUE(blobs().empty());
+    EXPECT_EQ((*(*engine)->catalog().get("pics"))->count(), 0);
+  }
+
+  // 2. A stored document's image replaced; killed after the commit, before the old image goes.
+  {
+    ServeProcess serve(serve_args(data), log);
+    const int port = serve.wait_for_port();
+    ASSERT_GT(port, 0) << log_of(log);
+    upload(port, "datawhale02.png");
+    EXPECT_EQ(blobs(), std::set<std::string>{first});
+    EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log);
+  }
+  {
+    std::optional<ServeProcess> serve;
+    {
+      PauseAt pause("documents-committed");
+      serve.emplace(serve_args(data), log);
+    }
+    const int port = serve->wait_for_port();
+    ASSERT_GT(port, 0) << log_of(log);
+    std::thread writer([&] { upload(port, "cir_candi_1.png"); });
+    const bool paused = wait_for_pause(log, "documents-committed");
+    EXPECT_EQ(serve->signal_and_wait(SIGKILL), 128 + SIGKILL);
+    writer.join();
+    ASSERT_TRUE(paused) << log_of(log);
+  }
+  EXPECT_EQ(blobs(), (std::set<std::string>{first, second}));
+  auto engine = open_plain();
+  ASSERT_TRUE(engine.is_ok()) << engine.status();
+  EXPECT_EQ(blobs(), std::set<std::string>{second});
+  auto got = (*(*engine)->catalog().get("pics"))->get({"pic"});
+  ASSERT_TRUE(got.is_ok() && (*got)[0]);
+  EXPECT_EQ((*got)[0]->source, engine::ImageStore::source_for(second));
 }
 
 TEST(ApiProcessTest, BadSettingsFailAtStart) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "engine/store.h"
 #include "tests/test_support.h"
 
 namespace vista::engine {
@@ -165,7 +166,28 @@ TEST(CatalogTest, TwoCatalogsOnOneDirectoryDoNotCorruptEachOther) {
   auto second = open_catalog(tmp.path());
   auto r = second->get("c");
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_EQ(r.status().subcode(), StatusSubCode::kLockHeld) << r.status();
   EXPECT_NE(r.status().message().find("another process"), std::string::npos) << r.status();
+}
+
+// The one place that reads RocksDB's text: what RocksDB says for a held LOCK file, in both of
+// its wordings, and nothing else.
+TEST(CatalogTest, LockHeldIsRecognisedOnlyForRocksDbLockErrors) {
+  EXPECT_TRUE(is_lock_held(rocksdb::Status::IOError("While lock file: /d/c/rocksdb/LOCK",
+                                                    "Resource temporarily unavailable")));
+  EXPECT_TRUE(is_lock_held(rocksdb::Status::IOError(
+      "lock hold by current process, acquire time 1 acquiring thread 2: /d/LOCK",
+      "No locks available")));
+  EXPECT_FALSE(is_lock_held(rocksdb::Status::IOError("While appending to file", "No space")));
+  EXPECT_FALSE(is_lock_held(rocksdb::Status::Corruption("block checksum mismatch", "LOCK")));
+  const Status mapped = from_rocksdb(
+      rocksdb::Status::IOError("While lock file: /d/LOCK", "Resource temporarily unavailable"),
+      "opening");
+  EXPECT_EQ(mapped.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(mapped.subcode(), StatusSubCode::kLockHeld);
+  EXPECT_EQ(mapped.with_context("collection 'c'").subcode(), StatusSubCode::kLockHeld);
+  EXPECT_EQ(from_rocksdb(rocksdb::Status::IOError("While appending", "No space"), "w").code(),
+            StatusCode::kIOError);
 }
 
 }  // namespace

@@ -40,8 +40,10 @@ void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary) << bytes;
 }
 
-// Starts `vista args...` with stdout/stderr going to files in `io_dir`.
-pid_t spawn(const std::vector<std::string>& args, const fs::path& io_dir) {
+// Starts `vista args...` with stdout/stderr going to files in `io_dir`; `pause_at` sets the
+// test pause point (common/test_pause.h) the run stops at.
+pid_t spawn(const std::vector<std::string>& args, const fs::path& io_dir,
+            const std::string& pause_at = "") {
   const std::string bin = vista::testing::vista_binary().string();
   const std::string out = (io_dir / "stdout").string(), err = (io_dir / "stderr").string();
   pid_t pid = fork();
@@ -57,10 +59,25 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& io_dir) {
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     unsetenv("VISTA_MODEL");
+    if (!pause_at.empty()) setenv("VISTA_TEST_PAUSE", pause_at.c_str(), 1);
     execv(bin.c_str(), argv.data());
     _exit(127);
   }
   return pid;
+}
+
+// Waits until the run started by spawn() stops at its pause point; false when it exits first or
+// does not get there in time.
+bool wait_for_pause(pid_t pid, const fs::path& io_dir, const std::string& point) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_file(io_dir / "stderr").find("vista: paused at " + point + "\n") != std::string::npos)
+      return true;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 CliRun finish(pid_t pid, const fs::path& io_dir) {
@@ -261,42 +278,24 @@ TEST_F(CliIngestTest, KilledIngestRerunsToTheSameCollection) {
                        model_, src.string()});
   ASSERT_EQ(full.exit_code, 0) << full.err;
 
-  // Kill the run once its progress bar shows committed documents (or when it ends first).
+  // The run stops (test pause point) right after committing its first batch, and is killed
+  // there: the interruption is certain, and falls between two commits.
   fs::path io = tmp_.path() / "killed";
   fs::create_directories(io);
   pid_t pid = spawn({"ingest", "--data", data_.string(), "--collection", "c", "--model", model_,
-                     "--batch", "1", "--progress", "bar", src.string()},
-                    io);
-  const std::regex done_re("\\] +([0-9]+)/");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  bool killed = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) break;  // finished before we saw progress
-    std::string err = read_file(io / "stderr");
-    std::smatch m;
-    std::string::const_iterator from = err.begin();
-    int done = 0;
-    while (std::regex_search(from, err.cend(), m, done_re)) {
-      done = std::stoi(m[1]);
-      from = m[0].second;
-    }
-    if (done > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      killed = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (!killed) GTEST_LOG_(INFO) << "the run ended before it could be killed";
+                     "--batch", "1", src.string()},
+                    io, "ingest-batch-committed");
+  const bool paused = wait_for_pause(pid, io, "ingest-batch-committed");
+  kill(pid, SIGKILL);
+  const CliRun killed = finish(pid, io);
+  ASSERT_TRUE(paused) << killed.out << killed.err;
+  ASSERT_EQ(killed.exit_code, 128 + SIGKILL);
 
   CliRun rest = ingest("c", {src.string()});
   ASSERT_EQ(rest.exit_code, 0) << rest.out << rest.err;
-  if (killed) {
-    // What the killed run had committed is kept and not redone.
-    EXPECT_TRUE(std::regex_search(rest.out, std::regex(" [1-9][0-9]* unchanged"))) << rest.out;
-  }
+  // What the killed run had committed is kept and not redone; the rest is added.
+  EXPECT_TRUE(std::regex_search(rest.out, std::regex(" [1-9][0-9]* unchanged"))) << rest.out;
+  EXPECT_TRUE(std::regex_search(rest.out, std::regex(" [1-9][0-9]* inserted"))) << rest.out;
 
   auto open_plain = [](const fs::path& dir) {
     engine::EngineOptions o;
@@ -323,35 +322,23 @@ TEST_F(CliIngestTest, KilledIngestRerunsToTheSameCollection) {
   }
 }
 
-// SIGTERM (like Ctrl-C) stops after the current batch, keeps what was done and says so.
+// SIGTERM (like Ctrl-C) stops after the current batch, keeps what was done and says so. The run
+// waits at a test pause point after its first commit until the signal has been handled.
 TEST_F(CliIngestTest, TerminatedIngestStopsCleanly) {
   fs::path src = tmp_.path() / "term";
   fs::create_directories(src);
-  // Large photographs (3504x2336 JPEG, ~70 ms each to decode) so the run is still going when
-  // the signal comes.
   for (int i = 0; i < 40; ++i)
-    fs::copy_file(golden_dir() / "images" / "cir_candi_2.png", src / ("p" + std::to_string(i) + ".jpg"));
+    fs::copy_file(golden_dir() / "images" / "cir_candi_1.png",
+                  src / ("p" + std::to_string(i) + ".png"));
   fs::path io = tmp_.path() / "term-io";
   fs::create_directories(io);
   pid_t pid = spawn({"ingest", "--data", data_.string(), "--collection", "t", "--model", model_,
                      "--batch", "1", "--progress", "bar", src.string()},
-                    io);
-  const std::regex done_re("\\] +[1-9][0-9]*/");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  bool signalled = false;
-  while (!signalled && std::chrono::steady_clock::now() < deadline) {
-    if (std::regex_search(read_file(io / "stderr"), done_re)) {
-      kill(pid, SIGTERM);
-      signalled = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+                    io, "ingest-batch-committed");
+  const bool paused = wait_for_pause(pid, io, "ingest-batch-committed");
+  kill(pid, SIGTERM);
   CliRun r = finish(pid, io);
-  if (r.out.find("done 't'") != std::string::npos) {
-    GTEST_LOG_(INFO) << "the run ended before the signal arrived";
-    EXPECT_EQ(r.exit_code, 0);
-    return;
-  }
+  ASSERT_TRUE(paused) << r.out << r.err;
   EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
   EXPECT_NE(r.out.find("interrupted 't'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("run the same command again"), std::string::npos) << r.out;

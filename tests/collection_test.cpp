@@ -251,6 +251,10 @@ TEST(CollectionTest, BadInputLeavesStateUnchanged) {
   EXPECT_NE(r.status().message().find("'other-model' (checkpoint sha256:def)"), std::string::npos);
   const ModelIdentity same_name{"test-model", "sha256:zzz"};
   EXPECT_EQ(c->upsert(same_name, {doc("new", 5)}).status().code(), StatusCode::kFailedPrecondition);
+  // The same weights under another name (a renamed model folder) are the same model.
+  const ModelIdentity renamed{"renamed-folder", "sha256:abc"};
+  ASSERT_TRUE(c->upsert(renamed, {doc("renamed", 6)}).is_ok());
+  ASSERT_TRUE(c->remove({"renamed"}).is_ok());
   auto q = unit(1);
   SearchOptions o;
   EXPECT_EQ(c->search(other, q.data(), 1, o).status().code(), StatusCode::kFailedPrecondition);
@@ -500,6 +504,31 @@ TEST(CollectionTest, RebuildChangesSpecAndCompactsTombstones) {
   auto again = reopen(tmp.path());
   EXPECT_EQ(again->info().index_spec, "IVF4,Flat");
   EXPECT_EQ(again->count(), 150);
+}
+
+// docs/storage.md: a change-log entry is little-endian u64 counts and ids, whatever the host.
+TEST(CollectionTest, ChangeLogEntriesAreLittleEndian) {
+  TempDir tmp;
+  CollectionOptions options;
+  options.snapshot_on_close = false;
+  options.auto_snapshot_changes = 0;
+  {
+    auto c = make(tmp.path(), "Flat", options);
+    ASSERT_TRUE(c->upsert(kModel, {doc("a", 1), doc("b", 2)}).is_ok());  // ids 1, 2
+    ASSERT_TRUE(c->upsert(kModel, {doc("a", 3)}).is_ok());               // 1 out, 3 in
+  }
+  StoreOptions so;
+  auto store = Store::open(tmp.path() / "c" / "rocksdb", so);
+  ASSERT_TRUE(store.is_ok()) << store.status();
+  std::string entry;
+  ASSERT_TRUE((*store)->get(Family::kChanges, Store::encode_u64(2), &entry).is_ok());
+  auto u64 = [](uint64_t v) {
+    std::string out;
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+    return out;
+  };
+  EXPECT_EQ(entry, u64(1) + u64(1) + u64(1) + u64(3));
+  EXPECT_EQ(entry.substr(0, 8), std::string("\x01\0\0\0\0\0\0\0", 8));
 }
 
 // A search that returns vectors reads them from the store and checks their size like every

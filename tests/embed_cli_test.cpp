@@ -31,6 +31,9 @@ class EmbedCliTest : public ::testing::Test {
   void SetUp() override {
     VISTA_REQUIRE_GOLDEN();
     if (!std::filesystem::exists(vista::testing::vista_binary())) {
+      // Like missing golden data: a developer may run this test alone, CI must not pass it.
+      if (vista::testing::running_in_ci())
+        FAIL() << "vista binary not built at " << vista::testing::vista_binary();
       GTEST_SKIP() << "vista binary not built at " << vista::testing::vista_binary();
     }
   }

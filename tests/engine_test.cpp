@@ -206,6 +206,43 @@ TEST_F(EngineTest, SearchesByTextImageBothIdAndVector) {
   EXPECT_NEAR(r->hits[0].score, 1.0f, 1e-4);
 }
 
+// The one change-detection rule (classify_change) on the engine's path; ingestor_test pins the
+// same rule on the ingestion path.
+TEST_F(EngineTest, SameContentWithNewMetadataOrSourceIsRewrittenNotReencoded) {
+  NewDocument d = text_doc("t", "a blue whale");
+  d.source = "/notes/a.txt";
+  ASSERT_EQ(engine_->add_documents("s", {d})->items[0].status, ItemStatus::kInserted);
+  auto coll = *engine_->catalog().get("s");
+  const auto before = (*coll->get({"t"}, true))[0];
+  const int64_t encoded = engine_->encode_queue()->stats().items;
+
+  d.source = "/moved/a.txt";  // same content, new source: rewritten
+  ASSERT_EQ(engine_->add_documents("s", {d})->items[0].status, ItemStatus::kUpdated);
+  auto after = (*coll->get({"t"}, true))[0];
+  EXPECT_EQ(after->source, "/moved/a.txt");
+  EXPECT_EQ(after->vector, before->vector);
+  d.source.reset();  // no source given: the stored one stays
+  ASSERT_EQ(engine_->add_documents("s", {d})->items[0].status, ItemStatus::kUnchanged);
+  d.metadata = {{"k", 1}};
+  ASSERT_EQ(engine_->add_documents("s", {d})->items[0].status, ItemStatus::kUpdated);
+  after = (*coll->get({"t"}, true))[0];
+  EXPECT_EQ(after->source, "/moved/a.txt");
+  EXPECT_EQ(after->metadata, nlohmann::json({{"k", 1}}));
+  EXPECT_EQ(engine_->encode_queue()->stats().items, encoded);  // nothing re-encoded
+
+  Document stored;
+  stored.content_hash = "h";
+  stored.metadata = nlohmann::json::object();
+  stored.source = "/a";
+  EXPECT_EQ(classify_change(std::nullopt, "h", {}, std::nullopt), Change::kInsert);
+  EXPECT_EQ(classify_change(stored, "other", {}, "/a"), Change::kReencode);
+  EXPECT_EQ(classify_change(stored, "h", nullptr, "/a"), Change::kUnchanged);
+  EXPECT_EQ(classify_change(stored, "h", nlohmann::json::object(), std::nullopt),
+            Change::kUnchanged);
+  EXPECT_EQ(classify_change(stored, "h", {{"x", 1}}, "/a"), Change::kRewrite);
+  EXPECT_EQ(classify_change(stored, "h", nlohmann::json::object(), "/b"), Change::kRewrite);
+}
+
 TEST_F(EngineTest, BadQueriesAreRefused) {
   ASSERT_TRUE(engine_->add_documents("q", {text_doc("a", "alpha")}).is_ok());
   Query none;
@@ -218,17 +255,26 @@ TEST_F(EngineTest, BadQueriesAreRefused) {
   wrong_dim.vector = std::vector<float>(5, 1.0f);
   EXPECT_EQ(engine_->search("q", wrong_dim).status().code(), StatusCode::kInvalidArgument);
   Query nan;
-  nan.vector = std::vector<float>(96, NAN);
-  EXPECT_EQ(engine_->search("q", nan).status().code(), StatusCode::kInvalidArgument);
+  nan.vector = std::vector<float>(96, 1.0f);
+  nan.vector->at(7) = NAN;
+  auto refused_nan = engine_->search("q", nan);
+  EXPECT_EQ(refused_nan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused_nan.status().message().find("component 7 is NaN"), std::string::npos)
+      << refused_nan.status();
   Query missing_id;
   missing_id.id = "nope";
   EXPECT_EQ(engine_->search("q", missing_id).status().code(), StatusCode::kNotFound);
   Query text;
   text.text = "alpha";
   EXPECT_EQ(engine_->search("absent", text).status().code(), StatusCode::kNotFound);
+  // k is checked before the query is encoded.
+  const int64_t encoded_before = engine_->encode_queue()->stats().requests;
   SearchOptions zero_k;
   zero_k.k = 0;
   EXPECT_EQ(engine_->search("q", text, zero_k).status().code(), StatusCode::kInvalidArgument);
+  zero_k.k = kMaxSearchK + 1;
+  EXPECT_EQ(engine_->search("q", text, zero_k).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->encode_queue()->stats().requests, encoded_before);
   Query bad_image;
   bad_image.image_bytes = "garbage";
   EXPECT_EQ(engine_->search("q", bad_image).status().code(), StatusCode::kUnsupported);

@@ -342,6 +342,28 @@ TEST_F(IngestorTest, RerunsSkipUnchangedItemsAndReembedOnlyChangedOnes) {
   EXPECT_GE(r->hits[0].score, 0.999f);
 }
 
+// The change-detection rule of add_documents (classify_change) holds here too: a moved folder
+// (same content and metadata, new source) rewrites the source and keeps the vectors.
+TEST_F(IngestorTest, AMovedFolderUpdatesSourcesWithoutReencoding) {
+  TempDir data, src, moved;
+  copy_images(src.path(), {"datawhale02.png", "edge/tiny_5x3.jpg"});
+  auto engine = open_engine(data.path());
+  ASSERT_NE(engine, nullptr);
+  ASSERT_EQ(ingest(*engine, "m", {src.path()}).inserted, 2);
+  const std::vector<std::string> ids = {"datawhale02.png", "tiny_5x3.jpg"};
+  auto before = documents(*engine, "m", ids);
+  copy_images(moved.path(), {"datawhale02.png", "edge/tiny_5x3.jpg"});
+  auto again = ingest(*engine, "m", {moved.path()});
+  EXPECT_EQ(again.updated, 2);
+  EXPECT_EQ(again.inserted + again.unchanged, 0);
+  auto after = documents(*engine, "m", ids);
+  for (const auto& id : ids) {
+    EXPECT_EQ(after[id].vector, before[id].vector) << id;
+    EXPECT_EQ(fs::path(*after[id].source).parent_path(), fs::absolute(moved.path())) << id;
+  }
+  EXPECT_EQ(ingest(*engine, "m", {moved.path()}).unchanged, 2);
+}
+
 TEST_F(IngestorTest, ManifestRoundTripsMetadataAndMetadataOnlyChangesKeepVectors) {
   TempDir data, src;
   copy_images(src.path() / "pics", {"dragon04.png", "wiki_candi_1.jpg"});

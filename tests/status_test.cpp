@@ -6,7 +6,8 @@ namespace vista {
 namespace {
 
 Result<int> parse_positive(int v) {
-  if (v <= 0) return Status::invalid_argument("expected a positive number, got " + std::to_string(v));
+  if (v <= 0)
+    return Status::invalid_argument("expected a positive number, got " + std::to_string(v));
   return v;
 }
 
@@ -27,6 +28,15 @@ TEST(StatusTest, CarriesCodeAndMessage) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_EQ(s.to_string(), "NotFound: collection 'x'");
   EXPECT_EQ(s.with_context("open").message(), "open: collection 'x'");
+}
+
+TEST(StatusTest, SubcodeSurvivesContextAndDefaultsToNone) {
+  EXPECT_EQ(Status::resource_exhausted("image too large").subcode(), StatusSubCode::kNone);
+  Status full = Status::resource_exhausted("256 waiting", StatusSubCode::kQueueFull);
+  EXPECT_EQ(full.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(full.with_context("search").subcode(), StatusSubCode::kQueueFull);
+  EXPECT_EQ(status_subcode_name(full.subcode()), "QueueFull");
+  EXPECT_EQ(status_subcode_name(StatusSubCode::kNone), "");
 }
 
 TEST(ResultTest, PropagatesErrors) {

@@ -1,6 +1,5 @@
 #include "index/vector_index.h"
 
-#include <faiss/impl/IDSelector.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -59,13 +58,13 @@ std::vector<int64_t> brute_force(const std::vector<float>& base, const std::vect
   return out;
 }
 
-struct EvenIds : faiss::IDSelector {
-  bool is_member(faiss::Index::idx_t id) const override { return id % 2 == 0; }
+struct EvenIds : IdFilter {
+  bool accepts(int64_t id) const override { return id % 2 == 0; }
 };
-struct ModuloIds : faiss::IDSelector {
+struct ModuloIds : IdFilter {
   int64_t mod;
   explicit ModuloIds(int64_t m) : mod(m) {}
-  bool is_member(faiss::Index::idx_t id) const override { return id % mod == 0; }
+  bool accepts(int64_t id) const override { return id % mod == 0; }
 };
 
 std::unique_ptr<VectorIndex> make(const std::string& spec, int d) {
@@ -239,6 +238,35 @@ TEST(VectorIndexTest, SelectorResultsEqualBruteForce) {
         for (int64_t g : got) EXPECT_EQ(g % 2, 0);
         EXPECT_EQ(std::count(got.begin(), got.end(), int64_t{-1}), 0);
       }
+    }
+  }
+}
+
+// Fast-scan types (found by their FAISS base classes) remove by tombstone and are filtered by
+// over-fetching: FAISS 1.7.3 neither removes from them nor passes them a selector.
+TEST(VectorIndexTest, FastScanIndexesUseTombstonesAndFilterAfterSearch) {
+  const int d = 16;
+  const int64_t n = 600, k = 5;
+  auto x = random_unit(n, d, 11);
+  auto ids = iota_ids(n);
+  EvenIds even;
+  for (const char* spec : {"PQ4x4fs", "IVF2,PQ4x4fs"}) {
+    auto idx = make(spec, d);
+    EXPECT_FALSE(idx->supports_removal()) << spec;
+    ASSERT_TRUE(idx->add(n, x.data(), ids.data()).is_ok()) << spec;
+    if (!idx->stats().trained) {
+      ASSERT_TRUE(idx->train().is_ok()) << spec;
+    }
+    const int64_t gone[] = {0, 2};
+    ASSERT_EQ(*idx->remove(2, gone), 2) << spec;
+    EXPECT_EQ(idx->stats().tombstones, 2) << spec;
+    std::vector<float> dist(4 * k);
+    std::vector<int64_t> lab(4 * k);
+    ASSERT_TRUE(idx->search(4, x.data(), k, dist.data(), lab.data(), &even).is_ok()) << spec;
+    for (int64_t l : lab) {
+      EXPECT_GE(l, 0) << spec;
+      EXPECT_EQ(l % 2, 0) << spec;
+      EXPECT_TRUE(l != 0 && l != 2) << spec;
     }
   }
 }
@@ -485,8 +513,8 @@ TEST(VectorIndexHnswTest, GraphBuiltInSmallBatchesKeepsRecall) {
   const int64_t nq = options.queries;
   std::vector<float> distances(nq * k);
   std::vector<int64_t> labels(nq * k);
-  ASSERT_TRUE(index.search(nq, data->queries.values.data(), k, distances.data(), labels.data())
-                  .is_ok());
+  ASSERT_TRUE(
+      index.search(nq, data->queries.values.data(), k, distances.data(), labels.data()).is_ok());
   double found = 0;
   for (int64_t q = 0; q < nq; ++q) {
     const auto truth = brute_force(base, ids, data->queries.values.data() + q * d, d, k,

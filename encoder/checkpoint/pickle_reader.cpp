@@ -6,6 +6,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "common/utf8.h"
+
 namespace vista::encoder {
 namespace {
 
@@ -144,40 +146,6 @@ ValuePtr make_int(int64_t i) {
   auto v = make(Value::Kind::kInt);
   v->integer = i;
   return v;
-}
-
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    size_t extra;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) return false;
-    for (size_t k = 1; k <= extra; ++k) {
-      auto cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += extra + 1;
-  }
-  return true;
 }
 
 class Interpreter {
@@ -565,7 +533,7 @@ class Interpreter {
       case 'X': {  // BINUNICODE
         VISTA_ASSIGN_OR_RETURN(uint32_t n, take_le<uint32_t>());
         VISTA_ASSIGN_OR_RETURN(auto bytes, take(n));
-        if (!valid_utf8(bytes)) return corrupt("BINUNICODE string is not valid UTF-8");
+        if (!is_valid_utf8(bytes)) return corrupt("BINUNICODE string is not valid UTF-8");
         auto s = make(Value::Kind::kString);
         s->text = std::string(bytes);
         stack_.push_back(std::move(s));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -16,8 +17,13 @@ enum class ComputeMode {
 // "eager", "fp32" or "bf16".
 std::string compute_mode_name(ComputeMode mode);
 
-// Parses "fp32", "bf16" or "eager" (the CLI's and server config's --dtype values); anything else
-// is InvalidArgument.
+// Parses "fp32", "bf16" or "eager"; anything else is InvalidArgument.
 Result<ComputeMode> parse_compute_mode(const std::string& name);
+
+// The values of the CLI's --dtype and the server's encoder.dtype: "auto" (the encoder's
+// default) and the compute mode names. The one list; option checks and messages use it.
+const std::vector<std::string>& dtype_choices();
+// InvalidArgument naming `what` and the choices unless `dtype` is one of dtype_choices().
+Status validate_dtype(const std::string& dtype, const std::string& what);
 
 }  // namespace vista::encoder

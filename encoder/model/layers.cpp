@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 namespace vista::encoder {
 
 std::string compute_mode_name(ComputeMode mode) {
@@ -18,6 +20,21 @@ Result<ComputeMode> parse_compute_mode(const std::string& name) {
   if (name == "bf16") return ComputeMode::kBf16;
   if (name == "eager") return ComputeMode::kEager;
   return Status::invalid_argument("unknown dtype '" + name + "' (expected fp32, bf16 or eager)");
+}
+
+const std::vector<std::string>& dtype_choices() {
+  static const std::vector<std::string> kChoices = {"auto", compute_mode_name(ComputeMode::kFp32),
+                                                    compute_mode_name(ComputeMode::kBf16),
+                                                    compute_mode_name(ComputeMode::kEager)};
+  return kChoices;
+}
+
+Status validate_dtype(const std::string& dtype, const std::string& what) {
+  const auto& choices = dtype_choices();
+  if (std::find(choices.begin(), choices.end(), dtype) != choices.end()) return Status::ok();
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  return Status::invalid_argument(what + " must be one of " + list + ", got '" + dtype + "'");
 }
 
 torch::Tensor uninitialised(torch::IntArrayRef shape) {

@@ -61,6 +61,12 @@ void append_desc(std::ostringstream& key, const memory::desc& md) {
   key << "/" << blocking.inner_nblks << ";";
 }
 
+// A float parameter baked into a primitive, written exactly (hexadecimal floating point of the
+// float the primitive receives): two values that differ in any bit get different cache keys.
+void append_exact(std::ostringstream& key, double value) {
+  key << std::hexfloat << static_cast<float>(value) << std::defaultfloat << "|";
+}
+
 struct Prepared {
   std::shared_ptr<dnnl::primitive_desc_base> pd;
   dnnl::primitive primitive;
@@ -310,7 +316,9 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
     mask_md = strided_desc(mask);
   }
   std::ostringstream key1;
-  key1 << "scores|" << scale << "|" << masked << "|";
+  key1 << "scores|";
+  append_exact(key1, scale);
+  key1 << masked << "|";
   append_desc(key1, q_md);
   append_desc(key1, kt_md);
   append_desc(key1, s_md);
@@ -370,7 +378,8 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
   const auto data_md = strided_desc(x2);
   memory::desc param_md({channels}, dt::f32, memory::format_tag::a);
   std::ostringstream key;
-  key << "layer_norm|" << eps << "|";
+  key << "layer_norm|";
+  append_exact(key, eps);
   append_desc(key, data_md);
   auto p =
       primitive_cache()

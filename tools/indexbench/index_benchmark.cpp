@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/cpu_time.h"
+#include "common/limits.h"
 #include "index/vector_index.h"
 #include "tools/indexbench/ground_truth.h"
 #include "tools/indexbench/search_target.h"
@@ -22,8 +23,6 @@
 namespace vista::indexbench {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr int kMaxK = 10000;  // the engine's limit on k
 
 // The temporary data directory of one run; removed with everything in it.
 class WorkDir {
@@ -219,7 +218,7 @@ Status validate_benchmark(const BenchmarkDataset& data, const BenchmarkConfig& c
     return Status::invalid_argument("queries have dimension " + std::to_string(data.queries.dim) +
                                     ", the dataset " + std::to_string(data.base.dim));
   }
-  const int64_t max_k = std::min<int64_t>(data.base.rows, kMaxK);
+  const int64_t max_k = std::min<int64_t>(data.base.rows, kMaxSearchK);
   if (c.k < 1 || c.k > max_k) {
     return Status::invalid_argument("k must be 1.." + std::to_string(max_k) + ", got " +
                                     std::to_string(c.k));

@@ -1,7 +1,6 @@
-#include "api/image_store.h"
+#include "engine/image_store.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,22 +12,15 @@
 #include <random>
 #include <sstream>
 
+#include "common/file_util.h"
 #include "common/logging.h"
+#include "engine/sha256.h"
 
-namespace vista::api {
+namespace vista::engine {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-Status fsync_path(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status::io_error("cannot open " + p.string() + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::io_error("cannot fsync " + p.string() + ": " + std::strerror(errno));
-  return Status::ok();
-}
 
 bool is_hex_name(const std::string& name) {
   if (name.size() != 64) return false;
@@ -47,30 +39,19 @@ Result<std::unique_ptr<ImageStore>> ImageStore::open(const fs::path& data_dir, b
 }
 
 std::string ImageStore::blob_name(std::string_view id, std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  const std::string tag = "vista-image-v1";
+  // Big-endian length prefixes: the encoding blob names on disk were made with.
+  Sha256 h;
   auto field = [&](std::string_view f) {
     const uint64_t n = f.size();
     unsigned char len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (56 - 8 * i));
-    EVP_DigestUpdate(ctx, len, 8);
-    EVP_DigestUpdate(ctx, f.data(), f.size());
+    h.update(len, sizeof len);
+    h.update(f);
   };
-  field(tag);
+  field("vista-image-v1");
   field(id);
   field(bytes);
-  EVP_DigestFinal_ex(ctx, digest, &size);
-  EVP_MD_CTX_free(ctx);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return h.hex_digest();
 }
 
 std::optional<std::string> ImageStore::blob_of(const std::optional<std::string>& source) {
@@ -159,29 +140,43 @@ Status ImageStore::drop(const Bucket& bucket) {
   return Status::ok();
 }
 
-void ImageStore::sweep(const std::vector<Bucket>& live) {
+std::vector<ImageStore::Bucket> ImageStore::buckets() const {
+  std::vector<Bucket> out;
   std::error_code ec;
   for (auto it = fs::directory_iterator(root_, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
     const std::string n = it->path().filename().string();
-    const bool keep = std::any_of(live.begin(), live.end(), [&](const Bucket& b) {
-      return n == b.collection + "@" + std::to_string(b.created_at_ms);
-    });
-    std::error_code e2;
-    if (!keep) {
-      spdlog::info("removing images of a collection that no longer exists: {}",
-                   it->path().string());
-      fs::remove_all(it->path(), e2);
+    const size_t at = n.rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 == n.size() ||
+        n.find_first_not_of("0123456789", at + 1) != std::string::npos || n.size() - at > 19)
       continue;
-    }
-    // Temp files of writes interrupted by a crash.
-    std::vector<fs::path> leftovers;
-    for (auto f = fs::recursive_directory_iterator(it->path(), e2);
-         !e2 && f != fs::recursive_directory_iterator(); f.increment(e2)) {
-      if (f->path().filename().string().rfind(".tmp-", 0) == 0) leftovers.push_back(f->path());
-    }
-    for (const auto& f : leftovers) fs::remove(f, e2);
+    out.push_back({n.substr(0, at), std::stoll(n.substr(at + 1))});
   }
+  return out;
+}
+
+int64_t ImageStore::sweep_unreferenced(const Bucket& bucket,
+                                       const std::unordered_set<std::string>& referenced) {
+  std::vector<fs::path> unreferenced;
+  std::error_code ec;
+  for (auto f = fs::recursive_directory_iterator(folder(bucket), ec);
+       !ec && f != fs::recursive_directory_iterator(); f.increment(ec)) {
+    if (!f->is_regular_file(ec)) continue;
+    const std::string n = f->path().filename().string();
+    // Temp files of interrupted writes, and blobs no document names (a crash between writing a
+    // blob and committing its document, or between a commit and unlinking the replaced blob).
+    if (n.rfind(".tmp-", 0) == 0 || (is_hex_name(n) && !referenced.count(n)))
+      unreferenced.push_back(f->path());
+  }
+  int64_t removed = 0;
+  for (const auto& f : unreferenced) {
+    std::error_code e2;
+    if (fs::remove(f, e2)) ++removed;
+  }
+  if (removed > 0)
+    spdlog::info("collection '{}': removed {} stored image file(s) no document names",
+                 bucket.collection, removed);
+  return removed;
 }
 
 IdLocks::Guard IdLocks::lock(const std::string& collection, const std::vector<std::string>& ids) {
@@ -195,4 +190,4 @@ IdLocks::Guard IdLocks::lock(const std::string& collection, const std::vector<st
   return guard;
 }
 
-}  // namespace vista::api
+}  // namespace vista::engine

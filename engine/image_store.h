@@ -1,7 +1,8 @@
-// ImageStore: the bytes of images uploaded through the API, so GET .../documents/{id}/image can
-// return them. The engine keeps vectors, metadata and a `source` string per document, not the
-// image itself; documents added with image bytes record source "blob:<name>" and the bytes live
-// here, in the data directory:
+// ImageStore: the bytes of images added as bytes (uploads through the API), so that
+// GET .../documents/{id}/image can return them. A collection keeps vectors, metadata and a
+// `source` string per document, not the image itself; documents added with
+// NewDocument::store_image record source "blob:<name>" and the bytes live here, in the data
+// directory:
 //
 //   DATA/_images/<collection>@<created_at_ms>/<name[0..1]>/<name>
 //
@@ -11,10 +12,11 @@
 // document id and the image bytes: an update with a new image writes a new file, so the old
 // file stays valid until the document that names it is gone.
 //
-// Ordering rules (the caller's part; see api/documents.cpp): a blob is written and fsynced
-// before the document naming it is committed, and unlinked only after the document stops
-// naming it. A crash in between leaves at most an unreferenced file, never a document whose
-// image is missing. sweep() at start removes folders of collections that no longer exist.
+// Ordering rules (the Engine's part, engine/engine.h, on every path that adds, replaces or
+// removes a document): a blob is written and fsynced before the document naming it is committed,
+// and unlinked only after the document stops naming it. A crash in between leaves at most an
+// unreferenced file, never a document whose image is missing; Engine::open() sweeps those files
+// (sweep_unreferenced) and the folders of collections that no longer exist (drop).
 //
 // Thread-safety: all methods may be called concurrently. Writers of the same document must be
 // serialised by the caller (IdLocks) so that "write, commit, unlink the old" sequences of two
@@ -29,11 +31,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
 
-namespace vista::api {
+namespace vista::engine {
 
 class ImageStore {
  public:
@@ -61,8 +64,13 @@ class ImageStore {
   bool exists(const Bucket& bucket, const std::string& name) const;
   // Removes the whole folder of a collection.
   Status drop(const Bucket& bucket);
-  // Removes folders whose (collection, created_at) is not in `live`, and temp files.
-  void sweep(const std::vector<Bucket>& live);
+  // The collection folders present (whatever their collections' state).
+  std::vector<Bucket> buckets() const;
+  // Removes the blobs of `bucket` whose names are not in `referenced`, and temp files of
+  // interrupted writes. Returns how many files it removed. The caller guarantees that no writer
+  // of the collection runs meanwhile.
+  int64_t sweep_unreferenced(const Bucket& bucket,
+                             const std::unordered_set<std::string>& referenced);
 
   const std::filesystem::path& root() const { return root_; }
 
@@ -95,4 +103,4 @@ class IdLocks {
   std::array<std::mutex, kStripes> stripes_;
 };
 
-}  // namespace vista::api
+}  // namespace vista::engine
