@@ -149,14 +149,26 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
 
   // Walker.
   std::thread walker_thread([&] {
-    Status s =
-        walker.walk([&](SourceItem&& item) { return !stopping() && items.push(std::move(item)); },
-                    [&](SourceError&& e) { fail_item(e.source, e.id, e.error); },
-                    [&](const std::filesystem::path& p) {
-                      spdlog::debug("skipped (not an image): {}", p.string());
-                      ++counters.skipped;
-                      --counters.total;
-                    });
+    // Entries of other shards leave the count of candidates and go nowhere else.
+    auto mine = [&](std::string_view key) {
+      if (!o.shard || o.shard->contains(key)) return true;
+      --counters.total;
+      return false;
+    };
+    Status s = walker.walk(
+        [&](SourceItem&& item) {
+          if (!mine(item.id)) return !stopping();
+          return !stopping() && items.push(std::move(item));
+        },
+        [&](SourceError&& e) {
+          if (mine(e.id.value_or(e.source))) fail_item(e.source, e.id, e.error);
+        },
+        [&](const std::filesystem::path& p) {
+          if (!mine(p.string())) return;
+          spdlog::debug("skipped (not an image): {}", p.string());
+          ++counters.skipped;
+          --counters.total;
+        });
     if (!s.is_ok()) spdlog::warn("{}", s.message());
     items.close();
   });
