@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstring>
 
-#include "common/file_util.h"
 #include "common/logging.h"
+#include "engine/durable_file.h"
 
 namespace vista::engine {
 

@@ -12,8 +12,8 @@
 #include <random>
 #include <sstream>
 
-#include "common/file_util.h"
 #include "common/logging.h"
+#include "engine/durable_file.h"
 #include "engine/sha256.h"
 
 namespace vista::engine {
