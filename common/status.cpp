@@ -1,5 +1,7 @@
 #include "common/status.h"
 
+#include <iterator>
+
 namespace vista {
 
 std::string_view status_code_name(StatusCode code) {
@@ -22,12 +24,9 @@ std::string_view status_code_name(StatusCode code) {
 }
 
 std::string_view status_subcode_name(StatusSubCode subcode) {
-  switch (subcode) {
-    case StatusSubCode::kNone: return "";
-    case StatusSubCode::kQueueFull: return "QueueFull";
-    case StatusSubCode::kLockHeld: return "LockHeld";
-  }
-  return "";
+  static constexpr std::string_view kNames[] = {"", "QueueFull", "LockHeld"};  // enum order
+  const auto i = static_cast<size_t>(subcode);
+  return i < std::size(kNames) ? kNames[i] : "";
 }
 
 std::string Status::to_string() const {

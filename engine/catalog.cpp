@@ -142,6 +142,7 @@ Status Catalog::drop(const std::string& name) {
   }
   const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
   const fs::path hidden = data_dir_ / (".dropped-" + name + "-" + std::to_string(stamp));
+  std::error_code ec;
   fs::rename(dir, hidden, ec);
   if (ec) return Status::io_error("cannot drop collection '" + name + "': " + ec.message());
   VISTA_RETURN_IF_ERROR(fsync_path(data_dir_, /*directory=*/true));

@@ -787,9 +787,9 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
   VISTA_RETURN_IF_ERROR(c.check_open());
   VISTA_RETURN_IF_ERROR(c.check_model(model));
   UpsertResult result;
-  if (mark && (mark->key.empty() || mark->key.size() > kMaxExternalIdBytes))
+  if (mark && (mark->key.empty() || mark->key.size() > kMaxDocumentIdBytes))
     return Status::invalid_argument("import mark key must be 1.." +
-                                    std::to_string(kMaxExternalIdBytes) + " bytes");
+                                    std::to_string(kMaxDocumentIdBytes) + " bytes");
   if (documents.empty() && !mark) return result;
 
   // Validate everything before touching anything.

@@ -567,9 +567,22 @@ Result<AddResponse> Engine::add_documents(const std::string& collection,
   AddResponse response;
   response.items.resize(documents.size());
   const std::vector<AddCandidate> candidates = impl_->check_documents(model, documents, &response);
+  std::vector<std::string> ids;
+  for (const auto& c : candidates) ids.push_back(response.items[c.index].id);
+  // From here to the end, no other writer of the engine touches these documents.
+  const IdLocks::Guard lock = impl_->id_locks.lock(collection, ids);
   VISTA_ASSIGN_OR_RETURN(AddPlan plan, impl_->plan_writes(*coll, documents, candidates, &response));
   VISTA_RETURN_IF_ERROR(impl_->encode_planned(documents, candidates, &plan, &response));
-  if (!plan.writes.empty()) VISTA_RETURN_IF_ERROR(coll->upsert(model, plan.writes).status());
+  const ImageStore::Bucket bucket = image_bucket(*coll);
+  impl_->store_images(bucket, candidates, &plan, &response);
+  test_pause_point("images-stored");
+  if (!plan.writes.empty()) {
+    auto written = impl_->upsert_releasing_images(*coll, model, plan.writes);
+    if (!written.is_ok()) {
+      impl_->unstore_images(bucket, candidates, plan);
+      return written.status();
+    }
+  }
   count_outcomes(&response);
   response.took_ms = ms_since(start);
   return response;

@@ -154,14 +154,19 @@ Status finish_manifest_item(const fs::path& manifest_dir, std::optional<std::str
   return Status::ok();
 }
 
+// Opens a manifest; a failure is reported for it (and stops only that source).
+Status open_manifest(const fs::path& manifest, WalkContext& ctx, std::ifstream* in) {
+  in->open(manifest, std::ios::binary);
+  if (*in) return Status::ok();
+  Status s =
+      Status::io_error("cannot open manifest " + manifest.string() + ": " + std::strerror(errno));
+  ctx.error(manifest.string(), s);
+  return s;
+}
+
 Status walk_jsonl(const fs::path& manifest, WalkContext& ctx) {
-  std::ifstream in(manifest, std::ios::binary);
-  if (!in) {
-    Status s =
-        Status::io_error("cannot open manifest " + manifest.string() + ": " + std::strerror(errno));
-    ctx.error(manifest.string(), s);
-    return s;
-  }
+  std::ifstream in;
+  VISTA_RETURN_IF_ERROR(open_manifest(manifest, ctx, &in));
   const fs::path dir = manifest.parent_path();
   std::string line;
   int64_t line_no = 0;
@@ -337,13 +342,8 @@ void csv_record_cb(int, void* state) {
 }
 
 Status walk_csv(const fs::path& manifest, WalkContext& ctx) {
-  std::ifstream in(manifest, std::ios::binary);
-  if (!in) {
-    Status s =
-        Status::io_error("cannot open manifest " + manifest.string() + ": " + std::strerror(errno));
-    ctx.error(manifest.string(), s);
-    return s;
-  }
+  std::ifstream in;
+  VISTA_RETURN_IF_ERROR(open_manifest(manifest, ctx, &in));
   csv_parser parser;
   if (csv_init(&parser, CSV_APPEND_NULL) != 0) return Status::internal("csv_init failed");
   CsvState st;

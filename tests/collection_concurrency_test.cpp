@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/collection.h"
+#include "tests/random_vectors.h"
 #include "tests/test_support.h"
 
 namespace vista::engine {
@@ -25,16 +26,7 @@ constexpr int kStable = 300;
 constexpr int kBatch = 5;
 
 std::vector<float> unit(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g;
-  std::vector<float> v(kDim);
-  float n = 0;
-  for (auto& x : v) {
-    x = g(rng);
-    n += x * x;
-  }
-  for (auto& x : v) x /= std::sqrt(n);
-  return v;
+  return vista::testing::random_unit_vector(seed, kDim);
 }
 
 void run(const std::string& spec, int batches, bool check_batch_atomicity) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/collection.h"
+#include "tests/random_vectors.h"
 
 namespace vista::crash {
 
@@ -23,17 +24,8 @@ inline engine::ModelIdentity model() {
 }
 
 inline std::vector<float> vector_for(int id, int64_t version) {
-  std::mt19937_64 rng(static_cast<uint64_t>(id) * 1000003u +
-                      static_cast<uint64_t>(version) * 7919u + 17u);
-  std::normal_distribution<float> g;
-  std::vector<float> v(kDim);
-  float n = 0;
-  for (auto& x : v) {
-    x = g(rng);
-    n += x * x;
-  }
-  for (auto& x : v) x /= std::sqrt(n);
-  return v;
+  return testing::random_unit_vector(
+      static_cast<uint64_t>(id) * 1000003u + static_cast<uint64_t>(version) * 7919u + 17u, kDim);
 }
 
 }  // namespace vista::crash

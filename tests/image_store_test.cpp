@@ -16,9 +16,10 @@ namespace {
 namespace fs = std::filesystem;
 using vista::testing::TempDir;
 
-void write_file(const fs::path& p, const std::string& bytes) {
+// A temp file as an interrupted ImageStore::put leaves it.
+void leave_partial_write(const fs::path& p) {
   fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
+  std::ofstream(p, std::ios::binary) << "partial";
 }
 
 TEST(ImageStoreTest, PutGetRemoveDropAndSweepUnreferenced) {
@@ -54,7 +55,7 @@ TEST(ImageStoreTest, PutGetRemoveDropAndSweepUnreferenced) {
 
   // A temp file of a crash and a blob no document names go; the named blob stays.
   const fs::path tmp_file = (*store)->root() / "photos@111" / name.substr(0, 2) / ".tmp-1-2-x";
-  write_file(tmp_file, "partial");
+  leave_partial_write(tmp_file);
   EXPECT_EQ((*store)->sweep_unreferenced(a, {name}), 2);
   EXPECT_TRUE((*store)->exists(a, name));
   EXPECT_FALSE((*store)->exists(a, other));
@@ -150,8 +151,8 @@ TEST(ImageStoreTest, OpenSweepsWhatACrashLeft) {
   auto store = ImageStore::open(dir.path(), true);
   ASSERT_TRUE((*store)->put(bucket, kept, "K").is_ok());
   ASSERT_TRUE((*store)->put(bucket, orphan, "O").is_ok());
-  write_file((*store)->root() / ("c@" + std::to_string(bucket.created_at_ms)) / "ab" / ".tmp-9-9-x",
-             "partial");
+  leave_partial_write((*store)->root() / ("c@" + std::to_string(bucket.created_at_ms)) / "ab" /
+                      ".tmp-9-9-x");
   const ImageStore::Bucket dropped{"gone", 42}, recreated{"c", bucket.created_at_ms - 1};
   ASSERT_TRUE((*store)->put(dropped, orphan, "O").is_ok());
   ASSERT_TRUE((*store)->put(recreated, orphan, "O").is_ok());
