@@ -99,19 +99,34 @@ void report(benchmark::State& state, int64_t docs, double cpu_seconds) {
   state.counters["cpu_us_per_doc"] = cpu_seconds * 1e6 / (static_cast<double>(docs) * state.iterations());
 }
 
+// Runs `measured(round)` once per iteration after `prepare(round)` (untimed CPU-wise), and
+// reports the rates for `docs` documents per round.
+template <typename Prepare, typename Measured>
+void run_rounds(benchmark::State& state, int64_t docs, Prepare prepare, Measured measured) {
+  double cpu = 0;
+  int round = 0;
+  for (auto _ : state) {
+    prepare(round);
+    const double c0 = process_cpu_seconds();
+    Status st = measured(round++);
+    cpu += process_cpu_seconds() - c0;
+    if (!st.is_ok()) state.SkipWithError(st.to_string().c_str());
+  }
+  report(state, docs, cpu);
+}
+
 void BM_UpsertBatches(benchmark::State& state) {
   const auto docs = make_documents(bench_docs());
   Scratch scratch;
   auto catalog = Catalog::open(scratch.path);
-  double cpu = 0;
-  int round = 0;
-  for (auto _ : state) {
-    auto coll = fresh_collection(**catalog, "c" + std::to_string(round++));
-    const double c0 = process_cpu_seconds();
-    load(*coll, docs);
-    cpu += process_cpu_seconds() - c0;
-  }
-  report(state, static_cast<int64_t>(docs.size()), cpu);
+  std::shared_ptr<Collection> coll;
+  run_rounds(
+      state, static_cast<int64_t>(docs.size()),
+      [&](int round) { coll = fresh_collection(**catalog, "c" + std::to_string(round)); },
+      [&](int) {
+        load(*coll, docs);
+        return Status::ok();
+      });
 }
 
 void BM_WriteSegment(benchmark::State& state) {
@@ -120,14 +135,9 @@ void BM_WriteSegment(benchmark::State& state) {
   auto catalog = Catalog::open(scratch.path / "data");
   auto coll = fresh_collection(**catalog, "staging");
   load(*coll, docs);
-  double cpu = 0;
-  for (auto _ : state) {
-    const double c0 = process_cpu_seconds();
-    auto m = write_segment(*coll, std::nullopt, {}, scratch.path / "segment");
-    cpu += process_cpu_seconds() - c0;
-    if (!m.is_ok()) state.SkipWithError(m.status().to_string().c_str());
-  }
-  report(state, static_cast<int64_t>(docs.size()), cpu);
+  run_rounds(
+      state, static_cast<int64_t>(docs.size()), [](int) {},
+      [&](int) { return write_segment(*coll, std::nullopt, {}, scratch.path / "segment").status(); });
 }
 
 void BM_ImportSegment(benchmark::State& state) {
@@ -142,15 +152,9 @@ void BM_ImportSegment(benchmark::State& state) {
   }
   auto segment = Segment::open(scratch.path / "segment");
   auto catalog = Catalog::open(scratch.path / "data");
-  double cpu = 0;
-  int round = 0;
-  for (auto _ : state) {
-    const double c0 = process_cpu_seconds();
-    auto r = import_segment(**catalog, "c" + std::to_string(round++), *segment);
-    cpu += process_cpu_seconds() - c0;
-    if (!r.is_ok()) state.SkipWithError(r.status().to_string().c_str());
-  }
-  report(state, static_cast<int64_t>(docs.size()), cpu);
+  run_rounds(state, static_cast<int64_t>(docs.size()), [](int) {}, [&](int round) {
+    return import_segment(**catalog, "c" + std::to_string(round), *segment).status();
+  });
 }
 
 BENCHMARK(BM_UpsertBatches)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();

@@ -55,7 +55,7 @@ class CliSegmentTest : public ::testing::Test {
   }
 
   ChildExit vista(std::vector<std::string> args,
-                  const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                  const vista::testing::ChildEnv& env = {}) {
     args.insert(args.begin(), vista::testing::vista_binary().string());
     return vista::testing::run_child(args, tmp_.path() / "io", "run" + std::to_string(runs_++),
                                      env);
