@@ -49,11 +49,7 @@ vista::cli::CommandRunner setup_import(CLI::App& sub) {
     for (const auto& segment : segments) {
       auto r = vista::engine::import_segment((*engine)->catalog(), a->collection, segment, options);
       if (!r.is_ok()) {
-        vista::Status s = r.status();
-        if (s.code() == vista::StatusCode::kIOError)
-          s = s.with_context("is `vista serve` running on " + a->engine.data_dir +
-                             "? stop it, or import through its REST API (POST "
-                             "/v1/collections/" + a->collection + "/import)");
+        const vista::Status s = r.status();
         (void)(*engine)->close();
         std::fprintf(stderr, "%lld of %zu segment(s) imported before this one; run the same "
                              "command again to finish (imported segments are skipped)\n",
