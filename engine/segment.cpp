@@ -112,8 +112,7 @@ Result<SegmentManifest> parse_manifest(const std::string& text, const fs::path& 
     if (m.format_version > kSegmentFormatVersion || m.format_version < 1) {
       return Status::unsupported("segment " + where.parent_path().string() +
                                  " has format version " + std::to_string(m.format_version) +
-                                 "; this build reads 1.." +
-                                 std::to_string(kSegmentFormatVersion));
+                                 "; this build reads 1.." + std::to_string(kSegmentFormatVersion));
     }
     m.model.name = j.at("model").at("name").get<std::string>();
     m.model.checkpoint_hash = j.at("model").at("checkpoint_hash").get<std::string>();
@@ -152,13 +151,14 @@ Result<SegmentManifest> parse_manifest(const std::string& text, const fs::path& 
   return m;
 }
 
-// Test-only pause point: VISTA_TEST_IMPORT_PAUSE="N:FILE" makes the N-th segment commit of
-// this process create FILE and wait there forever, so a test can kill the process with the
-// import provably in flight.
-void maybe_pause_before_commit() {
-  static std::atomic<int> commits{0};
-  const int n = ++commits;
-  const char* spec = std::getenv("VISTA_TEST_IMPORT_PAUSE");
+// Test-only pause points. When the environment variable `name` is "N:FILE", the N-th pass of
+// this process through the point creates FILE and waits there forever, so that a test can kill
+// the process with the work provably at that point:
+//   VISTA_TEST_IMPORT_PAUSE   before a segment's commit (import_segment)
+//   VISTA_TEST_SEGMENT_PAUSE  before a shard's segment is written (write_segment)
+void test_pause_point(const char* name, std::atomic<int>& passes) {
+  const int n = ++passes;
+  const char* spec = std::getenv(name);
   if (!spec) return;
   const std::string s(spec);
   const size_t colon = s.find(':');
@@ -166,24 +166,29 @@ void maybe_pause_before_commit() {
   std::ofstream(s.substr(colon + 1)) << ::getpid() << "\n";
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
+std::atomic<int> import_commits{0};
+std::atomic<int> segment_writes{0};
 
 // The engine's change-detection rule (classify_change); the content hash covers the text.
 bool same_stored_content(const Document& stored, const Document& incoming) {
-  return incoming.content_hash &&
-         classify_change(stored, *incoming.content_hash, incoming.metadata, incoming.source) ==
-             Change::kUnchanged;
+  return incoming.content_hash && classify_change(stored, *incoming.content_hash, incoming.metadata,
+                                                  incoming.source) == Change::kUnchanged;
 }
 
 }  // namespace
 
-fs::path segment_staging_dir(const fs::path& segment_dir) { return segment_dir / ".staging"; }
+fs::path segment_staging_dir(const fs::path& segment_dir) {
+  return segment_dir / ".staging";
+}
 
 Result<SegmentManifest> write_segment(const Collection& collection,
                                       const std::optional<fs::path>& errors_report,
                                       SegmentManifest m, const fs::path& dir) {
+  test_pause_point("VISTA_TEST_SEGMENT_PAUSE", segment_writes);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("cannot create segment folder " + dir.string() + ": " + ec.message());
+  if (ec)
+    return Status::io_error("cannot create segment folder " + dir.string() + ": " + ec.message());
   // An earlier, complete segment here is replaced only once the new one is written.
   fs::remove(dir / kSegmentManifestFile, ec);
 
@@ -211,8 +216,7 @@ Result<SegmentManifest> write_segment(const Collection& collection,
       if (d.content_hash) line["content_hash"] = *d.content_hash;
       const std::string text = line.dump() + "\n";
       VISTA_RETURN_IF_ERROR(docs_out.write(text.data(), text.size()));
-      VISTA_RETURN_IF_ERROR(
-          vectors_out.write(d.vector.data(), d.vector.size() * sizeof(float)));
+      VISTA_RETURN_IF_ERROR(vectors_out.write(d.vector.data(), d.vector.size() * sizeof(float)));
     }
   }
   VISTA_ASSIGN_OR_RETURN(auto docs_file, docs_out.close());
@@ -240,8 +244,7 @@ Result<Segment> Segment::open(const fs::path& dir) {
   const fs::path manifest_path = dir / kSegmentManifestFile;
   std::error_code ec;
   if (!fs::is_regular_file(manifest_path, ec)) {
-    return Status::not_found("not a segment: " + dir.string() + " has no " +
-                             kSegmentManifestFile +
+    return Status::not_found("not a segment: " + dir.string() + " has no " + kSegmentManifestFile +
                              (fs::exists(segment_staging_dir(dir), ec)
                                   ? " (its shard has not finished: run the same ingest again)"
                                   : ""));
@@ -250,8 +253,7 @@ Result<Segment> Segment::open(const fs::path& dir) {
   VISTA_ASSIGN_OR_RETURN(SegmentManifest m, parse_manifest(text, manifest_path));
   for (const auto& f : m.files) {
     const uint64_t size = fs::file_size(dir / f.name, ec);
-    if (ec)
-      return Status::corruption("segment " + dir.string() + ": " + f.name + " is missing");
+    if (ec) return Status::corruption("segment " + dir.string() + ": " + f.name + " is missing");
     if (size != f.bytes)
       return Status::corruption("segment " + dir.string() + ": " + f.name + " has " +
                                 std::to_string(size) + " bytes, the manifest says " +
@@ -292,8 +294,8 @@ Result<std::vector<Document>> Segment::read() const {
     size_t end = lines.find('\n', pos);
     if (end == std::string::npos) end = lines.size();
     ++line_no;
-    const std::string where = dir_.string() + "/" + kSegmentDocumentsFile + ":" +
-                              std::to_string(line_no);
+    const std::string where =
+        dir_.string() + "/" + kSegmentDocumentsFile + ":" + std::to_string(line_no);
     if (line_no > manifest_.count)
       return Status::corruption(where + ": more documents than the manifest's count " +
                                 std::to_string(manifest_.count));
@@ -341,9 +343,9 @@ Result<SegmentImportResult> import_segment(Catalog& catalog, const std::string& 
           "; import it into a collection of that model");
     }
     if (info.dimension != m.dimension) {
-      return Status::failed_precondition(
-          "segment " + segment.dir().string() + " has dimension " + std::to_string(m.dimension) +
-          ", collection '" + name + "' has dimension " + std::to_string(info.dimension));
+      return Status::failed_precondition("segment " + segment.dir().string() + " has dimension " +
+                                         std::to_string(m.dimension) + ", collection '" + name +
+                                         "' has dimension " + std::to_string(info.dimension));
     }
   } else if (existing.status().code() != StatusCode::kNotFound) {
     return existing.status();
@@ -398,7 +400,7 @@ Result<SegmentImportResult> import_segment(Catalog& catalog, const std::string& 
                  {"unchanged", result.unchanged},
                  {"segment_created_at_ms", m.created_at_ms}};
   const ImportMark mark{segment.id(), record.dump()};
-  maybe_pause_before_commit();
+  test_pause_point("VISTA_TEST_IMPORT_PAUSE", import_commits);
   // Checked above with the same rule (ModelIdentity::same_model) the collection applies.
   VISTA_RETURN_IF_ERROR(coll->upsert(m.model, changed, &mark).status());
   spdlog::info("imported segment {} into '{}': {} inserted, {} updated, {} unchanged",

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "tests/child_process.h"
 #include "tests/test_support.h"
 
 namespace vista {
@@ -44,26 +45,12 @@ void write_file(const fs::path& p, const std::string& bytes) {
 // test pause point (common/test_pause.h) the run stops at.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& io_dir,
             const std::string& pause_at = "") {
-  const std::string bin = vista::testing::vista_binary().string();
-  const std::string out = (io_dir / "stdout").string(), err = (io_dir / "stderr").string();
-  pid_t pid = fork();
-  if (pid == 0) {
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = open("/dev/null", O_RDONLY);
-    dup2(o, 1);
-    dup2(e, 2);
-    dup2(in, 0);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    unsetenv("VISTA_MODEL");
-    if (!pause_at.empty()) setenv("VISTA_TEST_PAUSE", pause_at.c_str(), 1);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
+  std::vector<std::string> argv = {vista::testing::vista_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  vista::testing::ChildEnv env = {{"VISTA_MODEL", std::nullopt}};
+  if (!pause_at.empty()) env.push_back({"VISTA_TEST_PAUSE", pause_at});
+  return vista::testing::start_child_with_files(argv, io_dir / "stdout", io_dir / "stderr", env)
+      .pid;
 }
 
 // Waits until the run started by spawn() stops at its pause point; false when it exits first or

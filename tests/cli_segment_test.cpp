@@ -11,6 +11,7 @@
 
 #include "engine/catalog.h"
 #include "engine/segment.h"
+#include "tests/api_test_util.h"
 #include "tests/child_process.h"
 #include "tests/collection_compare.h"
 #include "tests/test_support.h"
@@ -55,7 +56,7 @@ class CliSegmentTest : public ::testing::Test {
   }
 
   ChildExit vista(std::vector<std::string> args,
-                  const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                  const vista::testing::ChildEnv& env = {}) {
     args.insert(args.begin(), vista::testing::vista_binary().string());
     return vista::testing::run_child(args, tmp_.path() / "io", "run" + std::to_string(runs_++),
                                      env);
@@ -206,6 +207,63 @@ TEST_F(CliSegmentTest, KilledImportFinishesOnRerun) {
   EXPECT_EQ(ids.size(), all_ids.size());
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()), all_ids);
   EXPECT_EQ((*c)->count(), static_cast<int64_t>(all_ids.size()));
+}
+
+// A shard killed after encoding everything but before its segment exists: the same command
+// finds every document in its staging collection (nothing is encoded again) and writes the
+// segment. (A kill in the middle of encoding is the ordinary ingestion case, cli_ingest_test.)
+TEST_F(CliSegmentTest, KilledShardResumesFromItsStagingCollection) {
+  const fs::path out = tmp_.path() / "seg";
+  const fs::path paused = tmp_.path() / "paused";
+  auto child = vista::testing::start_child(
+      {vista::testing::vista_binary().string(), "ingest", "--shard", "1/2", "--segment-out",
+       out.string(), "--model", model_, "--progress", "none", (src_ / "manifest.jsonl").string()},
+      tmp_.path() / "io", "killed", {{"VISTA_TEST_SEGMENT_PAUSE", "1:" + paused.string()}});
+  const bool reached = vista::testing::wait_until([&] { return fs::exists(paused); },
+                                                  std::chrono::seconds(120));
+  if (!reached) kill(child.pid, SIGKILL);
+  ASSERT_TRUE(reached) << vista::testing::read_text_file(child.err);
+  ASSERT_EQ(kill(child.pid, SIGKILL), 0);
+  ChildExit killed = vista::testing::wait_child(child);
+  ASSERT_TRUE(killed.killed_by_signal && killed.signal == SIGKILL);
+  EXPECT_FALSE(fs::exists(out / "segment.json"));
+  EXPECT_TRUE(fs::exists(engine::segment_staging_dir(out)));
+  EXPECT_EQ(engine::Segment::open(out).status().code(), StatusCode::kNotFound);
+
+  ChildExit resumed = shard(1, 2, out);
+  ASSERT_LE(resumed.exit_code, 1) << resumed.err;
+  EXPECT_NE(resumed.out.find(" 0 ingested, 0 updated, "), std::string::npos) << resumed.out;
+  auto seg = engine::Segment::open(out);
+  ASSERT_TRUE(seg.is_ok()) << seg.status();
+  EXPECT_GT(seg->manifest().count, 0);
+  EXPECT_FALSE(fs::exists(engine::segment_staging_dir(out)));
+}
+
+// While `vista serve` holds the collection, the CLI cannot open it: it says so and how to
+// import anyway, and changes nothing.
+TEST_F(CliSegmentTest, ImportIntoACollectionAServerHoldsSaysWhatToDo) {
+  const fs::path out = tmp_.path() / "seg";
+  ASSERT_LE(shard(0, 1, out).exit_code, 1);
+  const fs::path data = tmp_.path() / "data";
+  ASSERT_EQ(vista({"import", "--data", data.string(), "--collection", "c", out.string()}).exit_code,
+            0);
+  const fs::path log = tmp_.path() / "serve.log";
+  vista::testing::ServeProcess serve(
+      {"serve", "--data", data.string(), "--model", model_, "--port", "0"}, log);
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << vista::testing::read_text_file(log);
+  httplib::Client client("127.0.0.1", port);
+  auto held = client.Get("/v1/collections/c");  // the server opens the collection
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->status, 200) << held->body;
+
+  ChildExit r = vista({"import", "--data", data.string(), "--collection", "c", out.string()});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("POST /v1/collections/c/import"), std::string::npos) << r.err;
+  auto info = client.Get("/v1/collections/c");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(vista::testing::body_json(info)["count"],
+            engine::Segment::open(out)->manifest().count);
 }
 
 TEST_F(CliSegmentTest, SegmentOfAnotherModelIsRefusedNamingBoth) {

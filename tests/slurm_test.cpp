@@ -26,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using vista::testing::ChildExit;
 using vista::testing::ChildProcess;
-using Env = std::vector<std::pair<std::string, std::string>>;
+using Env = vista::testing::ChildEnv;
 
 constexpr int kShards = 4;
 
