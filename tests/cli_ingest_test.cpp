@@ -282,7 +282,7 @@ TEST_F(CliIngestTest, KilledIngestRerunsToTheSameCollection) {
   ASSERT_EQ(rest.exit_code, 0) << rest.out << rest.err;
   // What the killed run had committed is kept and not redone; the rest is added.
   EXPECT_TRUE(std::regex_search(rest.out, std::regex(" [1-9][0-9]* unchanged"))) << rest.out;
-  EXPECT_TRUE(std::regex_search(rest.out, std::regex(" [1-9][0-9]* inserted"))) << rest.out;
+  EXPECT_TRUE(std::regex_search(rest.out, std::regex(" [1-9][0-9]* ingested"))) << rest.out;
 
   auto open_plain = [](const fs::path& dir) {
     engine::EngineOptions o;
