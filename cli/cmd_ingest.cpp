@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/engine_args.h"
@@ -84,12 +86,14 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
   sub.add_option("--errors", a->errors,
                  "write failed items to this JSONL file ({\"source\", \"id\", \"reason\", "
                  "\"code\"} per line)");
-  sub.add_option("--decode-threads", a->decode_threads,
-                 "file reading and decoding threads (default: half the cores, at least 1)")
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("--batch", a->batch, "inputs per encoder call")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
+  auto* decode_threads =
+      sub.add_option("--decode-threads", a->decode_threads,
+                     "file reading and decoding threads (default: half the cores, at least 1; "
+                     "with --device cuda every core, as the GPU encodes)")
+          ->check(CLI::NonNegativeNumber);
+  auto* batch = sub.add_option("--batch", a->batch,
+                               "inputs per encoder call (default: 16; 256 with --device cuda)")
+                    ->check(CLI::Range(1, 1024));
   sub.add_option("--index", a->index_spec,
                  "FAISS index spec when the collection is created (default: Flat)");
   sub.add_option("--progress", a->progress,
@@ -101,7 +105,13 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                  "folders (recursive), manifests (.jsonl, .csv) or image files")
       ->required();
 
-  return [a]() -> int {
+  return [a, decode_threads, batch]() -> int {
+    // A GPU wants a few hundred images per call, and leaves the CPU cores to decoding.
+    const auto device = vista::encoder::parse_device(a->engine.device);
+    if (batch->count() == 0) a->batch = static_cast<int>(vista::encoder::default_max_batch(*device));
+    if (decode_threads->count() == 0 && device->cuda) {
+      a->decode_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    }
     auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
 

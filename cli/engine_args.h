@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "cli/device_option.h"
 #include "engine/engine.h"
 
 namespace vista::cli {
@@ -28,6 +29,8 @@ struct EngineArgs {
   std::string model_dir;  // empty: default_model_dir()
   int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
+  std::string device = "cpu";
+  CLI::Option* device_option = nullptr;
 
   void add_data(CLI::App& sub) {
     sub.add_option("--data", data_dir, "data directory (holds the collections)")->required();
@@ -38,10 +41,13 @@ struct EngineArgs {
         std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
     sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
-    sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
-        ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))
+    sub.add_option("--dtype", dtype, kDtypeHelp)
+        ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16", "eager"}))
         ->capture_default_str();
+    device_option = add_device_option(sub, device);
   }
+
+  bool on_gpu() const { return device != "cpu"; }
 
   std::filesystem::path model_path() const {
     return model_dir.empty() ? default_model_dir() : std::filesystem::path(model_dir);
@@ -59,6 +65,7 @@ struct EngineArgs {
       options.model_dir = model_path();
       options.encoder_threads = threads;
       options.encoder_dtype = dtype;
+      options.encoder_device = device;
     }
     return engine::Engine::open(options);
   }
