@@ -354,31 +354,142 @@ struct Collection::Impl {
     return from_rocksdb(it->status(), "reading documents");
   }
 
-  // Reads vectors of the given internal ids (skipping ids whose vector is gone).
-  Status read_vectors(const std::vector<int64_t>& ids, std::vector<float>* out,
-                      std::vector<int64_t>* found, const rocksdb::Snapshot* snap = nullptr) const {
+  // One MultiGet of `family` for internal ids; statuses and values in the order of `ids`.
+  std::vector<rocksdb::Status> multi_get(Family family, const std::vector<int64_t>& ids,
+                                         std::vector<std::string>* values,
+                                         const rocksdb::Snapshot* snap = nullptr) const {
     std::vector<std::string> keys;
     keys.reserve(ids.size());
     for (int64_t id : ids) keys.push_back(id_key(id));
     std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), store->handle(Family::kVectors));
-    std::vector<std::string> values;
+    std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), store->handle(family));
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
-    auto statuses = store->db()->MultiGet(ro, cfs, slices, &values);
+    return store->db()->MultiGet(ro, cfs, slices, values);
+  }
+
+  // Corruption unless `value` is a stored vector of this collection's dimension.
+  Status check_vector_record(int64_t id, const std::string& value) const {
+    if (value.size() == static_cast<size_t>(dimension) * sizeof(float)) return Status::ok();
+    return Status::corruption("collection '" + name + "': vector of internal id " +
+                              std::to_string(id) + " has " + std::to_string(value.size()) +
+                              " bytes, expected " + std::to_string(dimension * sizeof(float)));
+  }
+
+  // Reads vectors of the given internal ids (skipping ids whose vector is gone).
+  Status read_vectors(const std::vector<int64_t>& ids, std::vector<float>* out,
+                      std::vector<int64_t>* found, const rocksdb::Snapshot* snap = nullptr) const {
+    std::vector<std::string> values;
+    auto statuses = multi_get(Family::kVectors, ids, &values, snap);
     for (size_t i = 0; i < ids.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;
       if (!statuses[i].ok())
         return from_rocksdb(statuses[i], "reading vector " + std::to_string(ids[i]));
-      if (values[i].size() != static_cast<size_t>(dimension) * sizeof(float)) {
-        return Status::corruption("collection '" + name + "': vector of internal id " +
-                                  std::to_string(ids[i]) + " has " +
-                                  std::to_string(values[i].size()) + " bytes, expected " +
-                                  std::to_string(dimension * sizeof(float)));
-      }
+      VISTA_RETURN_IF_ERROR(check_vector_record(ids[i], values[i]));
       const auto* f = reinterpret_cast<const float*>(values[i].data());
       out->insert(out->end(), f, f + dimension);
       found->push_back(ids[i]);
+    }
+    return Status::ok();
+  }
+
+  // search() steps. The caller of the last three holds `rw` shared.
+  Status check_search(const ModelIdentity& m, const float* queries, int64_t n,
+                      const SearchOptions& options) const {
+    VISTA_RETURN_IF_ERROR(check_open());
+    VISTA_RETURN_IF_ERROR(check_model(m));
+    if (options.k < 1 || options.k > kMaxK) {
+      return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxK) +
+                                      ", got " + std::to_string(options.k));
+    }
+    if (n < 0 || (n > 0 && queries == nullptr))
+      return Status::invalid_argument("no query vectors given");
+    for (int64_t q = 0; q < n; ++q) {
+      for (int j = 0; j < dimension; ++j) {
+        if (!std::isfinite(queries[q * dimension + j])) {
+          return Status::invalid_argument(
+              "query " + std::to_string(q) + ": component " + std::to_string(j) + " is " +
+              (std::isnan(queries[q * dimension + j]) ? "NaN" : "infinite"));
+        }
+      }
+    }
+    return Status::ok();
+  }
+
+  // Turns the index's labels into hits (id and, when asked, the in-memory fields); `hit_ids`
+  // receives the internal id of every hit in order.
+  Result<std::vector<std::vector<SearchHit>>> collect_hits(const std::vector<float>& dist,
+                                                           const std::vector<int64_t>& labels,
+                                                           int64_t n, int64_t k,
+                                                           const SearchOptions& options,
+                                                           std::vector<int64_t>* hit_ids) const {
+    std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
+    for (int64_t q = 0; q < n; ++q) {
+      auto& hits = out[q];
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t id = labels[q * k + j];
+        if (id < 0) break;
+        auto it = docs.find(id);
+        if (it == docs.end()) {
+          return Status::internal("collection '" + name + "': index returned unknown internal id " +
+                                  std::to_string(id));
+        }
+        SearchHit h;
+        h.score = dist[q * k + j];
+        h.document.id = it->second.external_id;
+        if (options.include_metadata) {
+          h.document.metadata = it->second.metadata;
+          h.document.source = it->second.source;
+          h.document.content_hash = it->second.content_hash;
+          h.document.created_at_ms = it->second.created_at_ms;
+          h.document.updated_at_ms = it->second.updated_at_ms;
+        }
+        hits.push_back(std::move(h));
+        hit_ids->push_back(id);
+      }
+    }
+    return out;
+  }
+
+  // Text and vectors live only in RocksDB: one MultiGet per family, for the hits that have a
+  // text (when metadata is asked for) and every hit's vector (when vectors are).
+  Status join_stored(const SearchOptions& options, const std::vector<int64_t>& hit_ids,
+                     std::vector<std::vector<SearchHit>>* out) const {
+    std::vector<SearchHit*> all_hits;
+    for (auto& hits : *out)
+      for (auto& hit : hits) all_hits.push_back(&hit);
+    std::vector<int64_t> text_ids;
+    std::vector<SearchHit*> text_hits;
+    if (options.include_metadata) {
+      for (size_t h = 0; h < hit_ids.size(); ++h) {
+        if (!docs.at(hit_ids[h]).has_text) continue;
+        text_ids.push_back(hit_ids[h]);
+        text_hits.push_back(all_hits[h]);
+      }
+    }
+    if (!text_ids.empty()) {
+      std::vector<std::string> values;
+      auto statuses = multi_get(Family::kDocuments, text_ids, &values);
+      for (size_t i = 0; i < text_ids.size(); ++i) {
+        SearchHit& hit = *text_hits[i];
+        VISTA_RETURN_IF_ERROR(
+            from_rocksdb(statuses[i], "reading document of hit " + show_id(hit.document.id)));
+        Document d;
+        VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
+        hit.document.text = std::move(d.text);
+      }
+    }
+    if (options.include_vectors && !hit_ids.empty()) {
+      std::vector<std::string> values;
+      auto statuses = multi_get(Family::kVectors, hit_ids, &values);
+      for (size_t i = 0; i < hit_ids.size(); ++i) {
+        SearchHit& hit = *all_hits[i];
+        VISTA_RETURN_IF_ERROR(
+            from_rocksdb(statuses[i], "reading vector of hit " + show_id(hit.document.id)));
+        VISTA_RETURN_IF_ERROR(check_vector_record(hit_ids[i], values[i]));
+        const auto* f = reinterpret_cast<const float*>(values[i].data());
+        hit.document.vector.assign(f, f + dimension);
+      }
     }
     return Status::ok();
   }
@@ -922,23 +1033,7 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
                                                                const float* queries, int64_t n,
                                                                const SearchOptions& options) const {
   const Impl& c = *impl_;
-  VISTA_RETURN_IF_ERROR(c.check_open());
-  VISTA_RETURN_IF_ERROR(c.check_model(model));
-  if (options.k < 1 || options.k > kMaxK) {
-    return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxK) + ", got " +
-                                    std::to_string(options.k));
-  }
-  if (n < 0 || (n > 0 && queries == nullptr))
-    return Status::invalid_argument("no query vectors given");
-  for (int64_t q = 0; q < n; ++q) {
-    for (int j = 0; j < c.dimension; ++j) {
-      if (!std::isfinite(queries[q * c.dimension + j])) {
-        return Status::invalid_argument(
-            "query " + std::to_string(q) + ": component " + std::to_string(j) + " is " +
-            (std::isnan(queries[q * c.dimension + j]) ? "NaN" : "infinite"));
-      }
-    }
-  }
+  VISTA_RETURN_IF_ERROR(c.check_search(model, queries, n, options));
   const int64_t k = options.k;
   std::vector<float> dist(static_cast<size_t>(n * k));
   std::vector<int64_t> labels(static_cast<size_t>(n * k));
@@ -953,85 +1048,9 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
                             ->search(n, queries, k, dist.data(), labels.data(),
                                      filtered ? &sel : nullptr, options.params)
                             .with_context("collection '" + c.name + "'"));
-
-  std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
   std::vector<int64_t> hit_ids;
-  bool need_join = options.include_vectors;
-  for (int64_t q = 0; q < n; ++q) {
-    auto& hits = out[q];
-    for (int64_t j = 0; j < k; ++j) {
-      const int64_t id = labels[q * k + j];
-      if (id < 0) break;
-      auto it = c.docs.find(id);
-      if (it == c.docs.end()) {
-        return Status::internal("collection '" + c.name + "': index returned unknown internal id " +
-                                std::to_string(id));
-      }
-      SearchHit h;
-      h.score = dist[q * k + j];
-      h.document.id = it->second.external_id;
-      if (options.include_metadata) {
-        h.document.metadata = it->second.metadata;
-        h.document.source = it->second.source;
-        h.document.content_hash = it->second.content_hash;
-        h.document.created_at_ms = it->second.created_at_ms;
-        h.document.updated_at_ms = it->second.updated_at_ms;
-        if (it->second.has_text) need_join = true;
-      }
-      hits.push_back(std::move(h));
-      hit_ids.push_back(id);
-    }
-  }
-  if (need_join && !hit_ids.empty()) {
-    // Text and vectors live only in RocksDB: one MultiGet per family, for the hits that have a
-    // text (and every hit's vector when asked).
-    auto multi_get = [&](Family family, const std::vector<int64_t>& ids,
-                         std::vector<std::string>* values) {
-      std::vector<std::string> keys;
-      keys.reserve(ids.size());
-      for (int64_t id : ids) keys.push_back(id_key(id));
-      std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-      std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), c.store->handle(family));
-      return c.store->db()->MultiGet(rocksdb::ReadOptions(), cfs, slices, values);
-    };
-    std::vector<int64_t> doc_ids;
-    std::vector<SearchHit*> doc_hits;
-    std::vector<SearchHit*> all_hits;
-    size_t h = 0;
-    for (auto& hits : out) {
-      for (auto& hit : hits) {
-        all_hits.push_back(&hit);
-        if (options.include_metadata && c.docs.at(hit_ids[h]).has_text) {
-          doc_ids.push_back(hit_ids[h]);
-          doc_hits.push_back(&hit);
-        }
-        ++h;
-      }
-    }
-    if (!doc_ids.empty()) {
-      std::vector<std::string> values;
-      auto statuses = multi_get(Family::kDocuments, doc_ids, &values);
-      for (size_t i = 0; i < doc_ids.size(); ++i) {
-        SearchHit& hit = *doc_hits[i];
-        VISTA_RETURN_IF_ERROR(
-            from_rocksdb(statuses[i], "reading document of hit " + show_id(hit.document.id)));
-        Document d;
-        VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
-        hit.document.text = std::move(d.text);
-      }
-    }
-    if (options.include_vectors) {
-      std::vector<std::string> values;
-      auto statuses = multi_get(Family::kVectors, hit_ids, &values);
-      for (size_t i = 0; i < hit_ids.size(); ++i) {
-        SearchHit& hit = *all_hits[i];
-        VISTA_RETURN_IF_ERROR(
-            from_rocksdb(statuses[i], "reading vector of hit " + show_id(hit.document.id)));
-        const auto* f = reinterpret_cast<const float*>(values[i].data());
-        hit.document.vector.assign(f, f + values[i].size() / sizeof(float));
-      }
-    }
-  }
+  VISTA_ASSIGN_OR_RETURN(auto out, c.collect_hits(dist, labels, n, k, options, &hit_ids));
+  VISTA_RETURN_IF_ERROR(c.join_stored(options, hit_ids, &out));
   return out;
 }
 
