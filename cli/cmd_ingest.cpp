@@ -174,7 +174,15 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                           {"cancelled", s.cancelled},
                           {"elapsed_s", s.elapsed_seconds},
                           {"rate_per_s", s.encoded_per_second()},
-                          {"count", s.collection_count}};
+                          {"count", s.collection_count},
+                          {"stages",
+                           {{"bounded_by", s.stages.bounding_stage()},
+                            {"prepare_threads", s.stages.prepare_threads},
+                            {"busy",
+                             {{"reading", s.stages.busy("reading")},
+                              {"decoding", s.stages.busy("decoding")},
+                              {"encoding", s.stages.busy("encoding")},
+                              {"writing", s.stages.busy("writing")}}}}}};
       std::cout << j.dump() << "\n";
     } else {
       std::printf("%s '%s': %lld ingested, %lld updated, %lld unchanged, %lld failed",
@@ -185,6 +193,14 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       std::printf(" in %s (%.2f documents/s); the collection holds %lld documents\n",
                   format_duration(s.elapsed_seconds).c_str(), s.encoded_per_second(),
                   static_cast<long long>(s.collection_count));
+      if (s.inserted + s.updated > 0) {
+        const auto& st = s.stages;
+        std::printf(
+            "bounded by %s; busy: reading %.0f%% and decoding %.0f%% of %d thread(s), encoding "
+            "%.0f%%, writing %.0f%%\n",
+            st.bounding_stage().c_str(), 100 * st.busy("reading"), 100 * st.busy("decoding"),
+            st.prepare_threads, 100 * st.busy("encoding"), 100 * st.busy("writing"));
+      }
       if (s.truncated)
         std::printf("note: %lld text(s) were cut to the model's token limit\n",
                     static_cast<long long>(s.truncated));
