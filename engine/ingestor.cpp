@@ -1,7 +1,5 @@
 #include "engine/ingestor.h"
 
-#include <utility>
-
 #include <algorithm>
 #include <condition_variable>
 #include <fstream>
@@ -100,16 +98,22 @@ struct Counters {
   }
 };
 
-// Adds the time from construction to destruction to a stage's busy counter.
+// Adds the time from construction to stop() (or destruction) to a stage's busy counter.
 class StageTimer {
  public:
-  explicit StageTimer(std::atomic<int64_t>& total) : total_(total), start_(Clock::now()) {}
-  ~StageTimer() {
-    total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+  explicit StageTimer(std::atomic<int64_t>& total) : total_(&total), start_(Clock::now()) {}
+  ~StageTimer() { stop(); }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+  void stop() {
+    if (!total_) return;
+    *total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+    total_ = nullptr;
   }
 
  private:
-  std::atomic<int64_t>& total_;
+  std::atomic<int64_t>* total_;
   Clock::time_point start_;
 };
 
@@ -209,7 +213,7 @@ class Pipeline {
   }
 
   void prepare_one(SourceItem& item) {
-    std::optional<StageTimer> reading(std::in_place, counters_.reading_ns);
+    StageTimer reading(counters_.reading_ns);
     std::optional<std::string> bytes;
     if (item.image_path) {
       auto read = read_file_bytes(*item.image_path, limits_.max_bytes);
@@ -230,10 +234,10 @@ class Pipeline {
     Content content;
     content.text = item.text;
     content.image_bytes = std::move(bytes);
-    reading.reset();
-    std::optional<StageTimer> decoding(std::in_place, counters_.decoding_ns);
+    reading.stop();
+    StageTimer decoding(counters_.decoding_ns);
     auto input = prepare_content(content, limits_, image_size_);
-    decoding.reset();
+    decoding.stop();
     if (!input.is_ok()) {
       Status s = input.status();
       if (item.image_path) s = s.with_context(item.image_path->string());

@@ -47,13 +47,18 @@ if [[ $MODE == device ]]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$RESULTS/gpu.txt" 2>&1
   log "GPU: $(cat "$RESULTS/gpu.txt"); torch $(python3 -c 'import torch; print(torch.__version__)')"
 fi
+# The rehearsal compiles as C++20, as recent libtorch headers require (CMakeLists.txt chooses it
+# by the libtorch version on the GPU machine).
+CXX20=()
+[[ $MODE == cpu ]] && CXX20=(-DCMAKE_CXX_STANDARD=20)
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 BUILD=$ROOT/build-gpu-$MODE
 log "configuring $BUILD"
 start=$(date +%s)
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVISTA_ENCODER_ONLY=ON \
   -DVISTA_BUILD_BENCHMARKS=OFF -DVISTA_WITH_ONEDNN=OFF -DCMAKE_PREFIX_PATH="$PREFIXES" \
   -DPKG_CONFIG_EXECUTABLE="$DEPS/usr/bin/pkgconf" -DVISTA_GOLDEN_DIR="$VISTA_GOLDEN_DIR" \
-  -DTORCH_CUDA_ARCH_LIST=9.0 -DCMAKE_CUDA_ARCHITECTURES=90 >>"$LOG" 2>&1 || fail "configure (see $LOG)"
+  "${CXX20[@]}" >>"$LOG" 2>&1 || { tail -30 "$LOG" >&2; fail "configure (see $LOG)"; }
 log "building (-j$JOBS)"
 cmake --build "$BUILD" -j "$JOBS" --target vista encoder_test network_test device_test embed_cli_test \
   >>"$LOG" 2>&1 || { tail -40 "$LOG" >&2; fail "build (see $LOG)"; }

@@ -414,7 +414,7 @@ TEST(ComputeModeTest, ParsesDtypeNames) {
   EXPECT_EQ(*parse_compute_mode("bf16"), ComputeMode::kBf16);
   EXPECT_EQ(*parse_compute_mode("eager"), ComputeMode::kEager);
   EXPECT_EQ(*parse_compute_mode("fp16"), ComputeMode::kFp16);
-  EXPECT_EQ(parse_compute_mode("fp16").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_compute_mode("fp64").status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -377,6 +377,14 @@ TEST(NetworkGoldenTest, DevicePathOnTheCpuMatchesReference) {
   check_golden(target, kMinCosine);
 }
 
+// The GPU's bf16 path (every tensor in bf16, the reference's RoPE formula) on the CPU.
+TEST(NetworkGoldenTest, DevicePathInBf16OnTheCpuStaysClose) {
+  VISTA_REQUIRE_GOLDEN();
+  const ComputeTarget target(ComputeMode::kBf16, torch::kCPU, /*onednn_allowed=*/false);
+  ASSERT_EQ(target.dtype(), torch::kBFloat16);
+  check_golden(target, 0.999);
+}
+
 // The golden cases on a CUDA device: fp32 (TF32 off) exact, bf16 and fp16 close. They run only
 // where a CUDA build sees a device (scripts/gpu-check.sh); elsewhere they are skipped and say so.
 class NetworkCudaGoldenTest : public ::testing::TestWithParam<std::pair<ComputeMode, double>> {
