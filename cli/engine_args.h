@@ -32,8 +32,9 @@ struct EngineArgs {
   std::string device = "cpu";
   CLI::Option* device_option = nullptr;
 
-  void add_data(CLI::App& sub) {
-    sub.add_option("--data", data_dir, "data directory (holds the collections)")->required();
+  CLI::Option* add_data(CLI::App& sub, bool required = true) {
+    return sub.add_option("--data", data_dir, "data directory (holds the collections)")
+        ->required(required);
   }
   void add_model(CLI::App& sub) {
     sub.add_option(
