@@ -30,7 +30,6 @@ struct EngineArgs {
   int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
   std::string device = "cpu";
-  CLI::Option* device_option = nullptr;
 
   CLI::Option* add_data(CLI::App& sub, bool required = true) {
     return sub.add_option("--data", data_dir, "data directory (holds the collections)")
@@ -45,10 +44,8 @@ struct EngineArgs {
     sub.add_option("--dtype", dtype, kDtypeHelp)
         ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16", "eager"}))
         ->capture_default_str();
-    device_option = add_device_option(sub, device);
+    add_device_option(sub, device);
   }
-
-  bool on_gpu() const { return device != "cpu"; }
 
   std::filesystem::path model_path() const {
     return model_dir.empty() ? default_model_dir() : std::filesystem::path(model_dir);
