@@ -1,5 +1,6 @@
 // `vista ingest`: folders and manifests into a collection (engine/ingestor.h), with a progress
-// bar on a terminal, log lines otherwise, an errors report and a summary.
+// bar on a terminal, log lines otherwise, an errors report and a summary. With --segment-out,
+// one shard of the sources into a segment instead (engine/segment.h).
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@
 #include "cli/engine_args.h"
 #include "common/logging.h"
 #include "engine/ingestor.h"
+#include "engine/segment.h"
 
 namespace {
 
@@ -64,6 +66,38 @@ std::string progress_line(const vista::engine::IngestProgress& p, int width) {
   return "[" + std::string(filled, '#') + std::string(bar - filled, '-') + "]" + tail;
 }
 
+// The collection inside a shard's staging folder.
+constexpr const char* kStagingCollection = "segment";
+
+// The segment already in `dir`, when it is the finished output of this same shard (same shard,
+// same sources); AlreadyExists when `dir` holds a segment of something else; nullopt when there
+// is none yet.
+vista::Result<std::optional<vista::engine::SegmentManifest>> finished_segment(
+    const std::filesystem::path& dir, const vista::engine::SegmentManifest& wanted) {
+  auto existing = vista::engine::Segment::open(dir);
+  if (existing.status().code() == vista::StatusCode::kNotFound)
+    return std::optional<vista::engine::SegmentManifest>();
+  if (!existing.is_ok()) return existing.status();
+  const auto& m = existing->manifest();
+  const bool same_shard = m.shard.has_value() == wanted.shard.has_value() &&
+                          (!m.shard || *m.shard == *wanted.shard);
+  if (!same_shard || m.sources != wanted.sources) {
+    return vista::Status::already_exists(
+        "folder " + dir.string() + " holds a segment of other sources or another shard (" +
+        (m.shard ? "shard " + m.shard->to_string() : std::string("no shard")) +
+        "); remove it or choose another --segment-out");
+  }
+  return std::optional<vista::engine::SegmentManifest>(m);
+}
+
+// Writes the staging collection out as the segment.
+vista::Result<vista::engine::SegmentManifest> write_segment_from(
+    vista::engine::Engine& engine, vista::engine::SegmentManifest header,
+    const std::optional<std::filesystem::path>& errors, const std::string& dir) {
+  VISTA_ASSIGN_OR_RETURN(auto coll, engine.catalog().get(kStagingCollection));
+  return vista::engine::write_segment(*coll, errors, std::move(header), dir);
+}
+
 vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
   struct Args {
     vista::cli::EngineArgs engine;
@@ -75,11 +109,21 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     std::string index_spec;
     std::string progress = "auto";
     bool json = false;
+    std::string shard;
+    std::string segment_out;
   };
   auto a = std::make_shared<Args>();
-  a->engine.add_data(sub);
-  sub.add_option("--collection", a->collection, "collection to add to (created on first use)")
-      ->required();
+  auto* data = a->engine.add_data(sub, /*required=*/false);
+  auto* collection =
+      sub.add_option("--collection", a->collection, "collection to add to (created on first use)");
+  auto* segment_out = sub.add_option(
+      "--segment-out", a->segment_out,
+      "write a segment to this folder instead of adding to a collection (see vista import)");
+  segment_out->excludes(data)->excludes(collection);
+  sub.add_option("--shard", a->shard,
+                 "K/N: only the K-th of N parts of the sources (K from 0), split by a hash of each "
+                 "document id; needs --segment-out")
+      ->needs(segment_out);
   a->engine.add_model(sub);
   sub.add_option("--errors", a->errors,
                  "write failed items to this JSONL file ({\"source\", \"id\", \"reason\", "
@@ -102,6 +146,36 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       ->required();
 
   return [a]() -> int {
+    namespace fs = std::filesystem;
+    const bool to_segment = !a->segment_out.empty();
+    if (!to_segment && (a->engine.data_dir.empty() || a->collection.empty())) {
+      std::fprintf(stderr, "error: give --data and --collection, or --segment-out\n");
+      return 2;
+    }
+    vista::engine::SegmentManifest header;
+    std::optional<fs::path> staging;
+    if (to_segment) {
+      if (!a->shard.empty()) {
+        auto shard = vista::engine::ShardSpec::parse(a->shard);
+        if (!shard.is_ok()) return vista::cli::report_failure(shard.status());
+        header.shard = *shard;
+      }
+      for (const auto& s : a->sources) {
+        std::error_code ec;
+        const fs::path p = fs::absolute(s, ec);
+        header.sources.push_back((ec ? fs::path(s) : p).lexically_normal().string());
+      }
+      auto done = finished_segment(a->segment_out, header);
+      if (!done.is_ok()) return vista::cli::report_failure(done.status());
+      if (*done) {
+        std::printf("segment %s is complete already (%lld documents); nothing to do\n",
+                    a->segment_out.c_str(), static_cast<long long>((*done)->count));
+        return 0;
+      }
+      staging = vista::engine::segment_staging_dir(a->segment_out);
+      a->engine.data_dir = staging->string();
+      a->collection = kStagingCollection;
+    }
     auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
 
@@ -109,6 +183,8 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     options.collection = a->collection;
     for (const auto& s : a->sources) options.sources.emplace_back(s);
     if (!a->errors.empty()) options.errors_path = a->errors;
+    if (staging) options.errors_path = *staging / "errors.jsonl";
+    options.shard = header.shard;
     options.prepare_threads = a->decode_threads;
     options.batch_size = a->batch;
     options.index_spec = a->index_spec;
@@ -149,9 +225,21 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     auto result = ingestor.run(options);
     if (bar_drawn) std::fputc('\n', stderr);
 
+    std::optional<vista::engine::SegmentManifest> segment;
+    if (staging && result.is_ok() && !result->cancelled) {
+      auto written = write_segment_from(**engine, header, options.errors_path, a->segment_out);
+      if (!written.is_ok()) return vista::cli::report_failure(written.status());
+      segment = std::move(written).value();
+    }
     vista::Status closed = (*engine)->close();
     if (!result.is_ok()) return vista::cli::report_failure(result.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
+    if (segment) {
+      // The segment is complete and fsynced: the staging collection has served its purpose.
+      std::error_code ec;
+      fs::remove_all(*staging, ec);
+      if (!a->errors.empty()) fs::copy_file(fs::path(a->segment_out) / vista::engine::kSegmentErrorsFile, a->errors, fs::copy_options::overwrite_existing, ec);
+    }
     const auto& s = *result;
     if (a->json) {
       nlohmann::json j = {{"collection", s.collection},
@@ -165,16 +253,28 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                           {"elapsed_s", s.elapsed_seconds},
                           {"rate_per_s", s.encoded_per_second()},
                           {"count", s.collection_count}};
+      if (segment) {
+        j.erase("collection");
+        j["segment"] = a->segment_out;
+        j["shard"] = header.shard ? nlohmann::json(header.shard->to_string()) : nlohmann::json();
+        j["count"] = segment->count;
+      }
       std::cout << j.dump() << "\n";
     } else {
-      std::printf("%s '%s': %lld ingested, %lld updated, %lld unchanged, %lld failed",
-                  s.cancelled ? "interrupted" : "done", s.collection.c_str(),
+      const std::string target =
+          staging ? "segment " + a->segment_out : "'" + s.collection + "'";
+      std::printf("%s %s: %lld ingested, %lld updated, %lld unchanged, %lld failed",
+                  s.cancelled ? "interrupted" : "done", target.c_str(),
                   static_cast<long long>(s.inserted), static_cast<long long>(s.updated),
                   static_cast<long long>(s.unchanged), static_cast<long long>(s.failed));
       if (s.skipped) std::printf(", %lld skipped (not images)", static_cast<long long>(s.skipped));
-      std::printf(" in %s (%.2f documents/s); the collection holds %lld documents\n",
+      std::printf(" in %s (%.2f documents/s); the %s holds %lld documents\n",
                   format_duration(s.elapsed_seconds).c_str(), s.encoded_per_second(),
-                  static_cast<long long>(s.collection_count));
+                  staging ? "segment" : "collection",
+                  static_cast<long long>(segment ? segment->count : s.collection_count));
+      if (segment)
+        std::printf("import it with: vista import --data DATA --collection NAME %s\n",
+                    a->segment_out.c_str());
       if (s.truncated)
         std::printf("note: %lld text(s) were cut to the model's token limit\n",
                     static_cast<long long>(s.truncated));

@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "common/logging.h"
+#include "engine/durable_file.h"
 #include "engine/store.h"
 #include "index/index_spec.h"
 
@@ -33,6 +34,7 @@ constexpr int64_t kRebuildChunk = 4096;
 const std::string kConfigKey = "config";
 const std::string kSequenceKey = "sequence";
 const std::string kNextIdKey = "next_id";
+const std::string kImportMarkPrefix = "import/";
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -55,30 +57,6 @@ std::string show_id(const std::string& id) {
   std::string q =
       json(cut ? id.substr(0, 77) : id).dump(-1, ' ', true, json::error_handler_t::replace);
   return "'" + q.substr(1, q.size() - 2) + (cut ? "...'" : "'");
-}
-
-Status fsync_path(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return Status::io_error("cannot open " + p.string() + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::io_error("cannot fsync " + p.string() + ": " + std::strerror(errno));
-  return Status::ok();
-}
-
-Status write_file_atomically(const fs::path& path, const std::string& content) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return Status::io_error("cannot write " + tmp.string());
-  }
-  VISTA_RETURN_IF_ERROR(fsync_path(tmp, false));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::io_error("cannot rename " + tmp.string() + ": " + ec.message());
-  return fsync_path(path.parent_path(), true);
 }
 
 json config_json(const std::string& name, int dimension, const std::string& spec,
@@ -809,12 +787,16 @@ Result<std::shared_ptr<Collection>> Collection::open(const fs::path& dir, const 
 }
 
 Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
-                                        const std::vector<Document>& documents) {
+                                        const std::vector<Document>& documents,
+                                        const ImportMark* mark) {
   Impl& c = *impl_;
   VISTA_RETURN_IF_ERROR(c.check_open());
   VISTA_RETURN_IF_ERROR(c.check_model(model));
   UpsertResult result;
-  if (documents.empty()) return result;
+  if (mark && (mark->key.empty() || mark->key.size() > kMaxExternalIdBytes))
+    return Status::invalid_argument("import mark key must be 1.." +
+                                    std::to_string(kMaxExternalIdBytes) + " bytes");
+  if (documents.empty() && !mark) return result;
 
   // Validate everything before touching anything.
   std::unordered_set<std::string_view> seen;
@@ -911,6 +893,11 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
   batch.Put(c.store->handle(Family::kChanges), Store::encode_u64(seq),
             encode_change(removed, added));
   VISTA_RETURN_IF_ERROR(c.put_meta_counters(&batch, seq, next));
+  if (mark) {
+    VISTA_RETURN_IF_ERROR(from_rocksdb(
+        batch.Put(c.store->handle(Family::kMeta), kImportMarkPrefix + mark->key, mark->value),
+        "preparing import mark"));
+  }
 
   {
     std::unique_lock lock(c.rw);
@@ -1018,6 +1005,27 @@ Result<RemoveResult> Collection::remove(const std::vector<std::string>& ids) {
   result.sequence = seq;
   c.maybe_auto_snapshot();
   return result;
+}
+
+Result<std::optional<std::string>> Collection::import_mark(const std::string& key) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::shared_lock lock(c.rw);  // keeps the store open while we read
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::string value;
+  Status st = c.store->get(Family::kMeta, kImportMarkPrefix + key, &value);
+  if (st.code() == StatusCode::kNotFound) return std::optional<std::string>();
+  VISTA_RETURN_IF_ERROR(st);
+  return std::optional<std::string>(std::move(value));
+}
+
+std::vector<std::string> Collection::document_ids() const {
+  std::shared_lock lock(impl_->rw);
+  std::vector<std::string> ids;
+  ids.reserve(impl_->docs.size());
+  for (const auto& [internal, entry] : impl_->docs) ids.push_back(entry.external_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 int64_t Collection::count() const {

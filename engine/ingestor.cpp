@@ -168,18 +168,31 @@ class Pipeline {
   }
 
  private:
-  // Walker stage: enumerates the sources into items_.
+  // Walker stage: enumerates the sources (this shard's share of them) into items_.
   void walk() {
-    Status s =
-        walker_.walk([&](SourceItem&& item) { return !stopping() && items_.push(std::move(item)); },
-                     [&](SourceError&& e) { fail_item(e.source, e.id, e.error); },
-                     [&](const std::filesystem::path& p) {
-                       spdlog::debug("skipped (not an image): {}", p.string());
-                       ++counters_.skipped;
-                       --counters_.total;
-                     });
+    Status s = walker_.walk(
+        [&](SourceItem&& item) {
+          if (!in_shard(item.id)) return !stopping();
+          return !stopping() && items_.push(std::move(item));
+        },
+        [&](SourceError&& e) {
+          if (in_shard(e.id.value_or(e.source))) fail_item(e.source, e.id, e.error);
+        },
+        [&](const std::filesystem::path& p) {
+          if (!in_shard(p.string())) return;
+          spdlog::debug("skipped (not an image): {}", p.string());
+          ++counters_.skipped;
+          --counters_.total;
+        });
     if (!s.is_ok()) spdlog::warn("{}", s.message());
     items_.close();
+  }
+
+  // Entries of other shards leave the count of candidates and go nowhere else.
+  bool in_shard(std::string_view key) {
+    if (!options_.shard || options_.shard->contains(key)) return true;
+    --counters_.total;
+    return false;
   }
 
   // Preparer stage (several threads): items_ -> prepared_ (or writes_ for metadata-only changes).
