@@ -16,7 +16,7 @@ void Service::list_collections(const httplib::Request&, httplib::Response& res,
     if (e.info) {
       list.push_back(collection_json(*e.info));
     } else {
-      list.push_back({{"name", e.name}, {"state", "failed"}, {"error", e.error.message()}});
+      list.push_back({{"name", e.name}, {"state", "failed"}, {"error", public_reason(e.error)}});
     }
   }
   send_json(res, 200, {{"collections", list}});
@@ -50,7 +50,7 @@ void Service::delete_collection(const httplib::Request&, httplib::Response& res,
   std::optional<ImageStore::Bucket> b;
   {
     auto got = engine_->catalog().get(name);
-    if (!got.is_ok() && got.status().code() != StatusCode::kFailedPrecondition)
+    if (!got.is_ok() && got.status().code() == StatusCode::kNotFound)
       fail(got.status(), false, "opening a collection");
     if (got.is_ok()) b = bucket(**got);
   }  // the collection is released before the drop closes it

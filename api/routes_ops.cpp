@@ -58,7 +58,7 @@ void Service::get_ready(const httplib::Request&, httplib::Response& res,
   json failed = json::array();
   if (auto entries = engine_->catalog().list_entries(); entries.is_ok()) {
     for (const auto& e : *entries)
-      if (!e.info) failed.push_back({{"name", e.name}, {"error", e.error.message()}});
+      if (!e.info) failed.push_back({{"name", e.name}, {"error", public_reason(e.error)}});
   }
   json body = {{"status", failed.empty() ? "ready" : "degraded"},
                {"model", nullptr},

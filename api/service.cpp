@@ -177,8 +177,11 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
     }
     return httplib::Server::HandlerResponse::Unhandled;
   }
-  if (auto refused = browser_guard_.refuse(req.method, req.get_header_value("Host"),
-                                           req.get_header_value("Origin"))) {
+  // The public routes (page, probes) reveal nothing and change nothing; probes may use any Host.
+  if (auto refused = st.route->access == Access::kPublic
+                         ? std::nullopt
+                         : browser_guard_.refuse(req.method, req.get_header_value("Host"),
+                                                 req.get_header_value("Origin"))) {
     st.early = ApiError::forbidden(*refused);
     return httplib::Server::HandlerResponse::Unhandled;
   }

@@ -109,9 +109,9 @@ Result<std::shared_ptr<Collection>> Catalog::get(const std::string& name) {
   if (!opened.is_ok()) {
     // Remembered, so that a collection whose files crash or fail is not opened again on every
     // request, and reported with the reason until it is dropped.
-    Status failed = Status::failed_precondition(
-        "collection '" + name + "' failed to open and is not served: " + opened.status().message());
-    spdlog::error("{}", failed.message());
+    Status failed =
+        opened.status().with_context("collection '" + name + "' failed to open and is not served");
+    spdlog::error("{}", failed.to_string());
     failed_[name] = failed;
     return failed;
   }

@@ -6,8 +6,9 @@
 // first use and stay open until drop() or close(); every caller gets the same shared instance.
 //
 // A collection that cannot be opened (damaged files, an index spec this version refuses, a FAISS
-// or RocksDB error) is *failed*: the reason is logged once and kept, get() answers it with
-// FailedPrecondition without touching the files again, list_entries() reports it, and every other
+// or RocksDB error) is *failed*: the reason is logged once and kept, get() answers it (its
+// Status, code included: Corruption for damaged files, FailedPrecondition for a refused spec)
+// without touching the files again, list_entries() reports it, and every other
 // collection is served as usual. drop() removes a failed collection like any other.
 //
 // Thread-safety: all methods may be called concurrently. A collection dropped while another
@@ -57,7 +58,7 @@ class Catalog {
                                              const CollectionConfig& config);
 
   // The open collection, opening it on first use. NotFound: "collection 'x' does not exist";
-  // FailedPrecondition naming the reason for a failed collection.
+  // for a failed collection, the failure that made it fail.
   Result<std::shared_ptr<Collection>> get(const std::string& name);
 
   // Names of all collections, sorted.

@@ -299,11 +299,11 @@ struct Collection::Impl {
     }
     // Collections made before specs were checked may hold one that crashes FAISS (HNSW0, IVF0).
     if (auto parsed = index::parse_index_spec(spec, dimension); !parsed.is_ok()) {
-      return Status::unsupported("collection '" + name +
-                                 "' uses an index spec this version "
-                                 "refuses (" +
-                                 parsed.status().message() +
-                                 "); drop it, or rebuild it with a supported spec");
+      return Status::failed_precondition("collection '" + name +
+                                         "' uses an index spec this version "
+                                         "refuses (" +
+                                         parsed.status().message() +
+                                         "); drop it, or rebuild it with a supported spec");
     }
     for (auto [key, target] :
          {std::pair{&kSequenceKey, &sequence}, std::pair{&kNextIdKey, &next_id}}) {

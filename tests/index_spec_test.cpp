@@ -103,7 +103,7 @@ std::vector<std::string> accepted_grid() {
   }
   specs.insert(specs.end(),
                {"IVF16,Flat,RFlat", "PQ4,RFlat", "HNSW16,RFlat", "PCA1,Flat", "PCA16,HNSW8",
-                "PCA8,IVF8,PQ4", "OPQ4,PQ4", "OPQ4_8,IVF4,PQ4", "OPQ16,Flat"});
+                "PCA8,IVF8,PQ4", "OPQ4,PQ4", "OPQ4_8,IVF4,PQ4", "OPQ2_4,Flat"});
   return specs;
 }
 
@@ -132,7 +132,9 @@ TEST(IndexSpecPropertyTest, EveryAcceptedSpecCanBeCreatedFilledSearchedReopenedA
   // Training dozens of small indexes: one thread avoids OpenMP's barriers on a busy machine.
   omp_set_num_threads(1);
   const engine::ModelIdentity model{"m", "h"};
-  const std::vector<Document> docs = clustered_documents(1200, 7);
+  // 900 vectors stay below every training threshold (1,000 at least): training dozens of
+  // indexes is slow on a busy machine, and training itself is vector_index_test's subject.
+  const std::vector<Document> docs = clustered_documents(900, 7);
   for (const std::string& spec : accepted_grid()) {
     SCOPED_TRACE(spec);
     ASSERT_TRUE(parse_index_spec(spec, kDim).is_ok()) << parse_index_spec(spec, kDim).status();
@@ -142,8 +144,6 @@ TEST(IndexSpecPropertyTest, EveryAcceptedSpecCanBeCreatedFilledSearchedReopenedA
       ASSERT_TRUE(catalog.is_ok());
       auto created = (*catalog)->create("c", CollectionConfig{kDim, spec, model});
       ASSERT_TRUE(created.is_ok()) << created.status();
-      // 1200 vectors train the specs whose threshold is 1,000 (SQ, OPQ, IVF up to 25 lists) on
-      // the way; the others stay exact over their side buffer, as collections do.
       ASSERT_TRUE((*created)->upsert(model, docs).is_ok());
       engine::SearchOptions o;
       o.k = 5;
@@ -160,7 +160,7 @@ TEST(IndexSpecPropertyTest, EveryAcceptedSpecCanBeCreatedFilledSearchedReopenedA
     ASSERT_TRUE((*entries)[0].error.is_ok()) << (*entries)[0].error;
     auto again = (*catalog)->get("c");
     ASSERT_TRUE(again.is_ok()) << again.status();
-    EXPECT_EQ((*again)->count(), 1200);
+    EXPECT_EQ((*again)->count(), 900);
     engine::SearchOptions o;
     o.k = 5;
     auto hits = (*again)->search(model, docs[5].vector.data(), 1, o);
