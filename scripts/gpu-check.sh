@@ -73,7 +73,7 @@ TESTS_JSON="{"
 run_test() {  # name, binary, filter
   local name=$1 binary=$2 filter=$3
   log "test $name ($filter)"
-  "$BUILD/$binary" --gtest_filter="$filter" --gtest_brief=0 >"$RESULTS/$name.txt" 2>&1
+  "$BUILD/tests/$binary" --gtest_filter="$filter" --gtest_brief=0 >"$RESULTS/$name.txt" 2>&1
   local rc=$?
   grep -E '^\[ *(PASSED|FAILED|SKIPPED) *\]|golden vectors|Skipped|Failure' "$RESULTS/$name.txt" | head -40 | tee -a "$LOG" >&2
   TESTS_JSON+="\"$name\": {\"exit\": $rc, \"passed\": $(grep -c '^\[       OK \]' "$RESULTS/$name.txt"), \"skipped\": $(grep -c '^\[  SKIPPED \]' "$RESULTS/$name.txt"), \"failed\": $(grep -c '^\[  FAILED  \]' "$RESULTS/$name.txt")},"
