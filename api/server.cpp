@@ -1,5 +1,9 @@
 #include "api/server.h"
 
+#include <unistd.h>
+
+#include "api/server_advert.h"
+
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -84,28 +88,20 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& setti
   signal(SIGPIPE, SIG_IGN);
   VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
 
-  engine::EngineOptions options;
-  options.data_dir = settings.data_dir;
-  options.model_dir = settings.model_dir;
-  options.encoder_threads = settings.encoder_threads;
-  options.encoder_dtype = settings.encoder_dtype;
-  options.catalog.collection.sync_writes = settings.sync_writes;
-  options.encode_queue.max_batch = settings.encoder_max_batch;
-  options.encode_queue.max_wait_ms = settings.encoder_max_wait_ms;
-  options.encode_queue.max_queued = settings.encoder_max_queued;
-  options.decode_limits.max_bytes = settings.limits.max_image_bytes;
-  options.decode_limits.max_pixels = settings.limits.max_image_pixels;
-  options.default_index_spec = settings.default_index;
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine, engine::Engine::open(options));
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
+                         engine::Engine::open(engine_options(settings)));
   VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
                          ImageStore::open(settings.data_dir, settings.sync_writes));
-  auto service =
-      std::make_unique<Service>(settings, std::move(engine), std::move(images), std::move(guard));
+  VISTA_ASSIGN_OR_RETURN(std::string token, make_local_token());
+  auto service = std::make_unique<Service>(settings, std::move(engine), std::move(images),
+                                           std::move(guard), token);
   service->sweep_images();
   if (settings.api_key.empty())
     spdlog::warn("no API key configured: every client that can reach {} may read and write",
                  settings.host);
-  return std::unique_ptr<ApiServer>(new ApiServer(std::move(service)));
+  auto server = std::unique_ptr<ApiServer>(new ApiServer(std::move(service)));
+  server->local_token_ = std::move(token);
+  return server;
 }
 
 Result<int> ApiServer::bind() {
@@ -124,6 +120,15 @@ Result<int> ApiServer::bind() {
   const int backlog = std::max(128, s.http_threads + 2 * s.max_pending_connections);
   if (!http_->set_backlog(backlog)) spdlog::warn("cannot raise the listen backlog to {}", backlog);
   port_ = port;
+  // From now on the other `vista` commands on this data directory come here (server_advert.h).
+  if (Status st = write_server_advert(s.data_dir, {local_url(s.host, port_),
+                                                   static_cast<int64_t>(::getpid()), local_token_});
+      st.is_ok()) {
+    advertised_ = true;
+  } else {
+    spdlog::warn("{}: other vista commands on {} cannot reach this server", st.message(),
+                 s.data_dir.string());
+  }
   return port_;
 }
 
@@ -161,6 +166,7 @@ void ApiServer::stop() {
 Status ApiServer::close() {
   if (closed_) return Status::ok();
   closed_ = true;
+  if (advertised_) remove_server_advert(service_->settings().data_dir, local_token_);
   return service_->engine().close();
 }
 

@@ -2,9 +2,11 @@
 //
 // Life cycle:
 //   auto server = ApiServer::create(settings);   // opens the engine (data dir, model)
-//   int port = *server->bind();                  // host:port; port 0 picks a free port
+//   int port = *server->bind();                  // host:port; port 0 picks a free port;
+//                                                // advertises it in DATA/server.json
 //   server->serve();                             // blocks until stop()
-//   server->close();                             // engine close: index snapshots
+//   server->close();                             // engine close: index snapshots; the
+//                                                // advert is removed
 // stop() may be called from any thread (a signal-watching thread, a test) at any time, also
 // before serve() has started; serve() then returns at once. serve() returns only after every
 // request already being handled has been answered (graceful stop): httplib stops accepting,
@@ -67,6 +69,8 @@ class ApiServer {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> serving_{false};
   bool closed_ = false;
+  std::string local_token_;  // advertised in DATA/server.json (api/server_advert.h)
+  bool advertised_ = false;
 };
 
 // Runs a server until SIGINT or SIGTERM, then stops gracefully and closes the engine. Prints

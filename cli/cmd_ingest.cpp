@@ -11,10 +11,13 @@
 #include <iostream>
 #include <mutex>
 
+#include <filesystem>
+#include <optional>
+
 #include "cli/command.h"
-#include "cli/engine_args.h"
+#include "cli/data_client.h"
 #include "common/logging.h"
-#include "engine/ingestor.h"
+#include "engine/ingest_report.h"
 
 namespace {
 
@@ -83,7 +86,8 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
   a->engine.add_model(sub);
   sub.add_option("--errors", a->errors,
                  "write failed items to this JSONL file ({\"source\", \"id\", \"reason\", "
-                 "\"code\"} per line)");
+                 "\"code\"} per line; default: DATA/reports/ingest-NAME-TIME.jsonl when an "
+                 "item fails)");
   sub.add_option("--decode-threads", a->decode_threads,
                  "file reading and decoding threads (default: half the cores, at least 1)")
       ->check(CLI::NonNegativeNumber);
@@ -91,7 +95,8 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   sub.add_option("--index", a->index_spec,
-                 "FAISS index spec when the collection is created (default: Flat)");
+                 "FAISS index spec when the collection is created (default: Flat); an existing "
+                 "collection must have this spec");
   sub.add_option("--progress", a->progress,
                  "auto (a bar on a terminal, log lines otherwise), bar, log or none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}))
@@ -102,43 +107,54 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       ->required();
 
   return [a]() -> int {
-    auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
-    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
+    namespace fs = std::filesystem;
+    // Paths travel to whoever runs the ingestion (maybe a server with another working
+    // directory): make them absolute here.
+    nlohmann::json body = {{"sources", nlohmann::json::array()}, {"batch", a->batch}};
+    for (const auto& s : a->sources) {
+      std::error_code ec;
+      body["sources"].push_back(fs::absolute(s, ec).lexically_normal().string());
+    }
+    if (!a->errors.empty()) {
+      std::error_code ec;
+      body["errors"] = fs::absolute(a->errors, ec).string();
+    }
+    if (!a->index_spec.empty()) body["index"] = a->index_spec;
+    if (a->decode_threads > 0) body["decode_threads"] = a->decode_threads;
 
-    vista::engine::IngestOptions options;
-    options.collection = a->collection;
-    for (const auto& s : a->sources) options.sources.emplace_back(s);
-    if (!a->errors.empty()) options.errors_path = a->errors;
-    options.prepare_threads = a->decode_threads;
-    options.batch_size = a->batch;
-    options.index_spec = a->index_spec;
-    options.cancel = &g_cancel;
+    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/true,
+                                               /*must_exist=*/false);
+    if (!client.is_ok()) return vista::cli::report_failure(client.status());
 
     std::string mode = a->progress;
     if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "log";
-    vista::engine::Ingestor ingestor(**engine);
-    std::mutex out_mutex;
     bool bar_drawn = false;
-    if (mode == "bar") {
-      ingestor.set_progress_callback(
-          [&](const vista::engine::IngestProgress& p) {
-            std::lock_guard<std::mutex> lock(out_mutex);
-            std::fprintf(stderr, "\r%s\x1b[K", progress_line(p, 72).c_str());
-            std::fflush(stderr);
-            bar_drawn = true;
-          },
-          std::chrono::milliseconds(250));
-    } else if (mode == "log") {
-      ingestor.set_progress_callback(
-          [last = std::chrono::steady_clock::time_point{}](
-              const vista::engine::IngestProgress& p) mutable {
-            auto now = std::chrono::steady_clock::now();
-            if (now - last < std::chrono::seconds(10)) return;
-            last = now;
-            spdlog::info("progress {}", progress_line(p, 40));
-          },
-          std::chrono::seconds(1));
-    }
+    auto last_log = std::chrono::steady_clock::now();
+    std::optional<vista::engine::IngestSummary> summary;
+    vista::Status failure;
+    auto on_line = [&](const nlohmann::json& line) {
+      if (line.contains("progress")) {
+        auto p = vista::engine::ingest_progress_from_json(line["progress"]);
+        if (!p.is_ok()) return;
+        if (mode == "bar") {
+          std::fprintf(stderr, "\r%s\x1b[K", progress_line(*p, 72).c_str());
+          std::fflush(stderr);
+          bar_drawn = true;
+        } else if (mode == "log") {
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_log < std::chrono::seconds(10)) return;
+          last_log = now;
+          spdlog::info("progress {}", progress_line(*p, 40));
+        }
+      } else if (line.contains("summary")) {
+        auto s = vista::engine::ingest_summary_from_json(line["summary"]);
+        if (s.is_ok()) summary = std::move(s).value();
+        else failure = s.status();
+      } else if (line.contains("error")) {
+        failure = vista::cli::status_for_http(line.value("http_status", 500),
+                                              line["error"].value("message", "ingestion failed"));
+      }
+    };
 
     // Kept until the process exits: a signal that arrives after the last batch (while the
     // collection is closed, the summary printed, the process torn down) must not turn a
@@ -146,26 +162,27 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     g_cancel = false;
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
-    auto result = ingestor.run(options);
+    vista::Status streamed =
+        (*client)->stream(vista::cli::collection_path(a->collection, "/ingest"), body, on_line,
+                          [] { return !g_cancel.load(); });
     if (bar_drawn) std::fputc('\n', stderr);
-
-    vista::Status closed = (*engine)->close();
-    if (!result.is_ok()) return vista::cli::report_failure(result.status());
+    vista::Status closed = (*client)->close();
+    if (!streamed.is_ok()) return vista::cli::report_failure(streamed);
+    if (!failure.is_ok()) return vista::cli::report_failure(failure);
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
-    const auto& s = *result;
+    if (!summary) {
+      // Stopped while a server did the work: it finishes its current batch and keeps it.
+      std::printf("interrupted; what was done is kept; run the same command again to continue\n");
+      return 130;
+    }
+    const auto& s = *summary;
     if (a->json) {
-      nlohmann::json j = {{"collection", s.collection},
-                          {"ingested", s.inserted},
-                          {"updated", s.updated},
-                          {"unchanged", s.unchanged},
-                          {"failed", s.failed},
-                          {"skipped", s.skipped},
-                          {"truncated", s.truncated},
-                          {"cancelled", s.cancelled},
-                          {"elapsed_s", s.elapsed_seconds},
-                          {"rate_per_s", s.encoded_per_second()},
-                          {"count", s.collection_count}};
-      std::cout << j.dump() << "\n";
+      std::cout << vista::engine::ingest_summary_json(s).dump() << "\n";
+    } else if (s.empty_source) {
+      std::fprintf(stderr,
+                   "warning: nothing to ingest in %s; collection '%s' was not created or changed\n",
+                   a->sources.size() == 1 ? a->sources[0].c_str() : "the sources",
+                   s.collection.c_str());
     } else {
       std::printf("%s '%s': %lld ingested, %lld updated, %lld unchanged, %lld failed",
                   s.cancelled ? "interrupted" : "done", s.collection.c_str(),
@@ -178,13 +195,26 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       if (s.truncated)
         std::printf("note: %lld text(s) were cut to the model's token limit\n",
                     static_cast<long long>(s.truncated));
-      if (s.failed && !a->errors.empty())
-        std::printf("failed items are listed in %s\n", a->errors.c_str());
-      else if (s.failed)
-        std::printf("rerun with --errors FILE (or --log-level debug) to see why items failed\n");
+      if (s.failed) {
+        std::printf("failed:\n");
+        for (const auto& f : s.first_failures) {
+          // Most reasons name the file already.
+          const bool named = f.reason.rfind(f.source, 0) == 0;
+          std::printf("  %s%s%s\n", named ? "" : f.source.c_str(), named ? "" : ": ",
+                      f.reason.c_str());
+        }
+        if (s.failed > static_cast<int64_t>(s.first_failures.size()))
+          std::printf("  ... and %lld more\n",
+                      static_cast<long long>(s.failed - s.first_failures.size()));
+        if (s.errors_report)
+          std::printf("every failure is listed in %s\n", s.errors_report->c_str());
+      }
       if (s.cancelled) std::printf("run the same command again to continue\n");
     }
     std::fflush(stdout);
+    if (s.empty_source && a->json)
+      std::fprintf(stderr, "warning: nothing to ingest; collection '%s' was not created or changed\n",
+                   s.collection.c_str());
     if (s.cancelled) return 130;
     return s.failed > 0 ? 1 : 0;
   };

@@ -174,10 +174,14 @@ TEST_F(CliIngestTest, IngestsAFolderReportsFailuresAndFindsEachImage) {
   EXPECT_EQ(del.exit_code, 1) << del.err;  // one id did not exist
   EXPECT_NE(del.out.find("removed 1"), std::string::npos) << del.out;
   CliRun json_list = vista({"collections", "--data", data_.string(), "--json"});
-  auto listed = nlohmann::json::parse(json_list.out);
+  // The REST shape of GET /v1/collections.
+  auto listed = nlohmann::json::parse(json_list.out)["collections"];
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0]["name"], "pics");
   EXPECT_EQ(listed[0]["count"], 3);
+  EXPECT_EQ(listed[0]["dim"], 96);
+  EXPECT_EQ(listed[0]["metric"], "inner_product");
+  EXPECT_GT(listed[0]["created_at_ms"].get<int64_t>(), 0);
 }
 
 TEST_F(CliIngestTest, ManifestMetadataComesBackAndFiltersWork) {
@@ -225,7 +229,7 @@ TEST_F(CliIngestTest, ManifestMetadataComesBackAndFiltersWork) {
 
 TEST_F(CliIngestTest, UsageAndSetupErrorsHaveDocumentedExitCodes) {
   CliRun no_query = vista({"search", "--data", data_.string(), "--collection", "x"});
-  EXPECT_EQ(no_query.exit_code, 4) << no_query.err;
+  EXPECT_EQ(no_query.exit_code, 2) << no_query.err;  // usage errors are 2 everywhere
   CliRun both =
       vista({"search", "--data", data_.string(), "--collection", "x", "--id", "a", "--text", "b"});
   EXPECT_EQ(both.exit_code, 2) << both.err;
