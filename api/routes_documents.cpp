@@ -15,16 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-// One document of a request, parsed. A failure stays in its slot and the others go on.
-struct Item {
-  std::optional<ApiError> error;
-  engine::NewDocument doc;
-  std::string id;
-  bool has_image = false;
-  std::optional<std::string> new_blob;  // image bytes to keep in the ImageStore
-  std::optional<std::string> old_blob;  // the blob the stored document names now
-};
-
 const httplib::MultipartFormData* single_part(const httplib::MultipartFormDataMap& files,
                                               const std::string& name) {
   if (files.count(name) > 1)
@@ -56,11 +46,42 @@ bool query_flag(const httplib::Request& req, const char* name) {
 
 }  // namespace
 
+// One document of a request, parsed. A failure stays in its slot and the others go on.
+struct Service::AddItem {
+  std::optional<ApiError> error;
+  engine::NewDocument doc;
+  std::string id;
+  bool has_image = false;
+  std::optional<std::string> new_blob;  // image bytes to keep in the ImageStore
+  std::optional<std::string> old_blob;  // the blob the stored document names now
+};
+
 void Service::add_documents(const httplib::Request& req, httplib::Response& res,
                             const std::vector<std::string>& params) {
   const auto start = std::chrono::steady_clock::now();
   const std::string& name = params[0];
   auto coll = collection(name);  // 404 before any image is read
+  std::vector<AddItem> items = parse_documents(req);
+  const std::vector<std::string> ids = reject_repeated_ids(items);
+  const ImageStore::Bucket b = bucket(*coll);
+  // From here to the end, no other request writes these ids (see api/image_store.h).
+  IdLocks::Guard lock = id_locks_.lock(name, ids);
+  auto existing = coll->get(ids);
+  if (!existing.is_ok()) fail(existing.status(), false, "reading documents");
+  size_t j = 0;
+  for (auto& item : items)
+    if (!item.error)
+      if (const auto& old = (*existing)[j++]) item.old_blob = ImageStore::blob_of(old->source);
+  store_new_images(b, items);
+  const engine::AddResponse added = write_documents(name, b, items);
+  drop_unreferenced_images(b, items, added);
+  json body = add_results(items, added);
+  body["took_ms"] =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  send_json(res, 200, body);
+}
+
+std::vector<Service::AddItem> Service::parse_documents(const httplib::Request& req) const {
   const size_t max_batch = static_cast<size_t>(settings_.limits.max_batch_documents);
   auto too_many = [&](size_t n) {
     if (n > max_batch)
@@ -68,104 +89,8 @@ void Service::add_documents(const httplib::Request& req, httplib::Response& res,
                                 " documents; limits.max_batch_documents is " +
                                 std::to_string(max_batch));
   };
-
-  const httplib::MultipartFormDataMap* files = nullptr;
-  std::set<std::string> used_parts;
-  auto parse_item = [&](const json& value, const std::string& where) {
-    Item item;
-    try {
-      ObjectReader r(value, where);
-      std::optional<std::string> id = r.id("id");
-      item.doc.text = r.string("text");
-      const auto image = r.string("image");
-      const auto image_path = r.string("image_path");
-      const auto image_file = files ? r.string("image_file") : std::nullopt;
-      const auto metadata = r.object("metadata");
-      r.finish();
-      const int images = (image ? 1 : 0) + (image_path ? 1 : 0) + (image_file ? 1 : 0);
-      if (images > 1)
-        throw ApiError::invalid(where + ": give the image once (image, image_path" +
-                                std::string(files ? " or image_file" : " or an upload") + ")");
-      if (!item.doc.text && images == 0)
-        throw ApiError::invalid(where + " needs a text, an image or both");
-      check_text(item.doc.text, where + ".text");
-      if (metadata) item.doc.metadata = *metadata;
-      if (image) item.doc.image_bytes = image_from_base64(*image, where + ".image");
-      if (image_file) {
-        const httplib::MultipartFormData* part = single_part(*files, *image_file);
-        if (!part)
-          throw ApiError::malformed(where + ".image_file names the part '" + *image_file +
-                                    "', which the form does not have");
-        used_parts.insert(*image_file);
-        if (part->content.size() > settings_.limits.max_image_bytes)
-          throw ApiError::too_large("part '" + *image_file + "' is " +
-                                    std::to_string(part->content.size()) +
-                                    " bytes; limits.max_image_bytes is " +
-                                    std::to_string(settings_.limits.max_image_bytes));
-        if (part->content.empty()) throw ApiError::invalid("part '" + *image_file + "' is empty");
-        item.doc.image_bytes = part->content;
-      }
-      if (image_path) {
-        ConfinedFile file = image_from_path(*image_path);
-        item.doc.image_bytes = std::move(file.bytes);
-        item.doc.source = file.canonical_path.string();
-      }
-      item.has_image = item.doc.image_bytes.has_value();
-      item.id = id ? *id : engine::content_id(item.doc.text, item.doc.image_bytes);
-      if (Status s = engine::validate_document_id(item.id); !s.is_ok())
-        fail(s, false, "document id");
-      item.doc.id = item.id;
-      if (item.doc.image_bytes && !item.doc.source) {
-        item.new_blob = ImageStore::blob_name(item.id, *item.doc.image_bytes);
-        item.doc.source = ImageStore::source_for(*item.new_blob);
-      }
-    } catch (const ApiError& e) {
-      item.error = e;
-    }
-    return item;
-  };
-
-  std::vector<Item> items;
-  if (req.is_multipart_form_data()) {
-    files = &req.files;
-    if (const auto* part = single_part(req.files, "documents")) {
-      used_parts.insert("documents");
-      const json body = parse_json(part->content, "the 'documents' part");
-      json list;
-      if (body.is_array()) {
-        list = body;
-      } else {
-        ObjectReader r(body, "the 'documents' part");
-        auto docs = r.array("documents");
-        r.finish();
-        if (!docs) throw ApiError::malformed("the 'documents' part needs \"documents\": [...]");
-        list = std::move(*docs);
-      }
-      too_many(list.size());
-      for (size_t i = 0; i < list.size(); ++i)
-        items.push_back(parse_item(list[i], "documents[" + std::to_string(i) + "]"));
-    } else {
-      // One document from plain form fields: id, text, metadata (JSON text) and the file "image".
-      json doc = json::object();
-      for (const char* field : {"id", "text"}) {
-        if (const auto* part = single_part(req.files, field)) {
-          doc[field] = part->content;
-          used_parts.insert(field);
-        }
-      }
-      if (const auto* part = single_part(req.files, "metadata")) {
-        doc["metadata"] = parse_json(part->content, "the 'metadata' part");
-        used_parts.insert("metadata");
-      }
-      if (single_part(req.files, "image")) doc["image_file"] = "image";
-      items.push_back(parse_item(doc, "the form"));
-    }
-    for (const auto& [part_name, part] : req.files)
-      if (!used_parts.count(part_name))
-        throw ApiError::malformed("the form part '" + part_name +
-                                  "' is not used (parts: documents + files it names, or id, "
-                                  "text, metadata, image)");
-  } else {
+  std::vector<AddItem> items;
+  if (!req.is_multipart_form_data()) {
     const json body = parse_json_body(req);
     ObjectReader r(body, "the request body");
     auto docs = r.array("documents");
@@ -173,9 +98,111 @@ void Service::add_documents(const httplib::Request& req, httplib::Response& res,
     if (!docs) throw ApiError::malformed("the request body needs \"documents\": [...]");
     too_many(docs->size());
     for (size_t i = 0; i < docs->size(); ++i)
-      items.push_back(parse_item((*docs)[i], "documents[" + std::to_string(i) + "]"));
+      items.push_back(
+          parse_document((*docs)[i], "documents[" + std::to_string(i) + "]", nullptr, nullptr));
+    return items;
   }
+  std::set<std::string> used_parts;
+  if (const auto* part = single_part(req.files, "documents")) {
+    used_parts.insert("documents");
+    const json body = parse_json(part->content, "the 'documents' part");
+    json list;
+    if (body.is_array()) {
+      list = body;
+    } else {
+      ObjectReader r(body, "the 'documents' part");
+      auto docs = r.array("documents");
+      r.finish();
+      if (!docs) throw ApiError::malformed("the 'documents' part needs \"documents\": [...]");
+      list = std::move(*docs);
+    }
+    too_many(list.size());
+    for (size_t i = 0; i < list.size(); ++i)
+      items.push_back(
+          parse_document(list[i], "documents[" + std::to_string(i) + "]", &req.files, &used_parts));
+  } else {
+    // One document from plain form fields: id, text, metadata (JSON text) and the file "image".
+    json doc = json::object();
+    for (const char* field : {"id", "text"}) {
+      if (const auto* part = single_part(req.files, field)) {
+        doc[field] = part->content;
+        used_parts.insert(field);
+      }
+    }
+    if (const auto* part = single_part(req.files, "metadata")) {
+      doc["metadata"] = parse_json(part->content, "the 'metadata' part");
+      used_parts.insert("metadata");
+    }
+    if (single_part(req.files, "image")) doc["image_file"] = "image";
+    items.push_back(parse_document(doc, "the form", &req.files, &used_parts));
+  }
+  for (const auto& [part_name, part] : req.files)
+    if (!used_parts.count(part_name))
+      throw ApiError::malformed("the form part '" + part_name +
+                                "' is not used (parts: documents + files it names, or id, "
+                                "text, metadata, image)");
+  return items;
+}
 
+Service::AddItem Service::parse_document(const json& value, const std::string& where,
+                                         const httplib::MultipartFormDataMap* files,
+                                         std::set<std::string>* used_parts) const {
+  AddItem item;
+  try {
+    ObjectReader r(value, where);
+    std::optional<std::string> id = r.id("id");
+    item.doc.text = r.string("text");
+    const auto image = r.string("image");
+    const auto image_path = r.string("image_path");
+    const auto image_file = files ? r.string("image_file") : std::nullopt;
+    const auto metadata = r.object("metadata");
+    r.finish();
+    const int images = (image ? 1 : 0) + (image_path ? 1 : 0) + (image_file ? 1 : 0);
+    if (images > 1)
+      throw ApiError::invalid(where + ": give the image once (image, image_path" +
+                              std::string(files ? " or image_file" : " or an upload") + ")");
+    if (!item.doc.text && images == 0)
+      throw ApiError::invalid(where + " needs a text, an image or both");
+    check_text(item.doc.text, where + ".text");
+    if (metadata) item.doc.metadata = *metadata;
+    if (image) item.doc.image_bytes = image_from_base64(*image, where + ".image");
+    if (image_file) item.doc.image_bytes = image_from_part(*files, *image_file, where, used_parts);
+    if (image_path) {
+      ConfinedFile file = image_from_path(*image_path);
+      item.doc.image_bytes = std::move(file.bytes);
+      item.doc.source = file.canonical_path.string();
+    }
+    item.has_image = item.doc.image_bytes.has_value();
+    item.id = id ? *id : engine::content_id(item.doc.text, item.doc.image_bytes);
+    if (Status s = engine::validate_document_id(item.id); !s.is_ok()) fail(s, false, "document id");
+    item.doc.id = item.id;
+    if (item.doc.image_bytes && !item.doc.source) {
+      item.new_blob = ImageStore::blob_name(item.id, *item.doc.image_bytes);
+      item.doc.source = ImageStore::source_for(*item.new_blob);
+    }
+  } catch (const ApiError& e) {
+    item.error = e;
+  }
+  return item;
+}
+
+std::string Service::image_from_part(const httplib::MultipartFormDataMap& files,
+                                     const std::string& part_name, const std::string& where,
+                                     std::set<std::string>* used_parts) const {
+  const httplib::MultipartFormData* part = single_part(files, part_name);
+  if (!part)
+    throw ApiError::malformed(where + ".image_file names the part '" + part_name +
+                              "', which the form does not have");
+  used_parts->insert(part_name);
+  if (part->content.size() > settings_.limits.max_image_bytes)
+    throw ApiError::too_large(
+        "part '" + part_name + "' is " + std::to_string(part->content.size()) +
+        " bytes; limits.max_image_bytes is " + std::to_string(settings_.limits.max_image_bytes));
+  if (part->content.empty()) throw ApiError::invalid("part '" + part_name + "' is empty");
+  return part->content;
+}
+
+std::vector<std::string> Service::reject_repeated_ids(std::vector<AddItem>& items) {
   // Later occurrences of an id fail; the first one is written.
   std::set<std::string> seen;
   std::vector<std::string> ids;
@@ -187,20 +214,10 @@ void Service::add_documents(const httplib::Request& req, httplib::Response& res,
     }
     ids.push_back(item.id);
   }
+  return ids;
+}
 
-  const ImageStore::Bucket b = bucket(*coll);
-  // From here to the end, no other request writes these ids (see api/image_store.h).
-  IdLocks::Guard lock = id_locks_.lock(name, ids);
-  auto existing = coll->get(ids);
-  if (!existing.is_ok()) fail(existing.status(), false, "reading documents");
-  {
-    size_t j = 0;
-    for (auto& item : items) {
-      if (item.error) continue;
-      const auto& old = (*existing)[j++];
-      if (old) item.old_blob = ImageStore::blob_of(old->source);
-    }
-  }
+void Service::store_new_images(const ImageStore::Bucket& b, std::vector<AddItem>& items) const {
   // Images first: a document is never committed before the image it names is on disk.
   for (auto& item : items) {
     if (item.error || !item.new_blob) continue;
@@ -210,41 +227,60 @@ void Service::add_documents(const httplib::Request& req, httplib::Response& res,
       item.new_blob.reset();
     }
   }
-  std::vector<engine::NewDocument> docs;
-  std::vector<size_t> slots;
-  bool any_image = false;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].error) continue;
-    any_image |= items[i].has_image;
-    docs.push_back(std::move(items[i].doc));
-    slots.push_back(i);
-  }
-  engine::AddResponse added;
-  if (!docs.empty()) {
-    engine::AddOptions options;
-    options.create_collection = false;
-    auto result = engine_->add_documents(name, docs, options);
-    docs.clear();
-    if (!result.is_ok()) {
-      for (size_t i : slots)
-        if (items[i].new_blob && items[i].new_blob != items[i].old_blob)
-          (void)images_->remove(b, *items[i].new_blob);
-      fail(result.status(), any_image, "adding documents");
-    }
-    added = std::move(result).value();
-  }
+}
 
+engine::AddResponse Service::write_documents(const std::string& name, const ImageStore::Bucket& b,
+                                             std::vector<AddItem>& items) const {
+  std::vector<engine::NewDocument> docs;
+  bool any_image = false;
+  for (auto& item : items) {
+    if (item.error) continue;
+    any_image |= item.has_image;
+    docs.push_back(std::move(item.doc));
+  }
+  if (docs.empty()) return {};
+  engine::AddOptions options;
+  options.create_collection = false;
+  auto result = engine_->add_documents(name, docs, options);
+  if (!result.is_ok()) {
+    for (const auto& item : items)
+      if (!item.error && item.new_blob && item.new_blob != item.old_blob)
+        (void)images_->remove(b, *item.new_blob);
+    fail(result.status(), any_image, "adding documents");
+  }
+  return std::move(result).value();
+}
+
+void Service::drop_unreferenced_images(const ImageStore::Bucket& b,
+                                       const std::vector<AddItem>& items,
+                                       const engine::AddResponse& added) const {
   // Which blob each document names now; every other blob touched here is unreferenced.
-  json results = json::array();
-  std::vector<json> by_slot(items.size());
-  for (size_t k = 0; k < slots.size(); ++k) {
-    Item& item = items[slots[k]];
-    const engine::ItemResult& r = added.items[k];
+  size_t k = 0;
+  for (const auto& item : items) {
+    if (item.error) continue;
+    const engine::ItemStatus status = added.items[k++].status;
     const bool replaced =
-        r.status == engine::ItemStatus::kInserted || r.status == engine::ItemStatus::kUpdated;
+        status == engine::ItemStatus::kInserted || status == engine::ItemStatus::kUpdated;
     const std::optional<std::string> now = replaced ? item.new_blob : item.old_blob;
     if (item.old_blob && item.old_blob != now) (void)images_->remove(b, *item.old_blob);
     if (item.new_blob && item.new_blob != now) (void)images_->remove(b, *item.new_blob);
+  }
+}
+
+json Service::add_results(const std::vector<AddItem>& items,
+                          const engine::AddResponse& added) const {
+  json results = json::array();
+  int64_t failed = added.failed;
+  size_t k = 0;
+  for (const auto& item : items) {
+    if (item.error) {
+      ++failed;
+      results.push_back({{"id", item.id.empty() ? json(nullptr) : json(item.id)},
+                         {"status", "failed"},
+                         {"error", error_object(*item.error)}});
+      continue;
+    }
+    const engine::ItemResult& r = added.items[k++];
     json entry = {{"id", r.id.empty() ? json(nullptr) : json(r.id)},
                   {"status", std::string(engine::item_status_name(r.status))}};
     if (r.status == engine::ItemStatus::kFailed) {
@@ -253,30 +289,10 @@ void Service::add_documents(const httplib::Request& req, httplib::Response& res,
       entry["error"] = error_object(status_to_error(r.error, ctx, "adding a document"));
     }
     if (r.truncated) entry["truncated"] = true;
-    by_slot[slots[k]] = std::move(entry);
+    results.push_back(std::move(entry));
   }
-  int64_t failed = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].error) {
-      ++failed;
-      results.push_back({{"id", items[i].id.empty() ? json(nullptr) : json(items[i].id)},
-                         {"status", "failed"},
-                         {"error", error_object(*items[i].error)}});
-    } else {
-      results.push_back(std::move(by_slot[i]));
-    }
-  }
-  failed += added.failed;
-  const double took_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  send_json(res, 200,
-            {{"results", results},
-             {"inserted", added.inserted},
-             {"updated", added.updated},
-             {"unchanged", added.unchanged},
-             {"failed", failed},
-             {"errors", failed > 0},
-             {"took_ms", took_ms}});
+  return {{"results", results},           {"inserted", added.inserted}, {"updated", added.updated},
+          {"unchanged", added.unchanged}, {"failed", failed},           {"errors", failed > 0}};
 }
 
 void Service::get_document(const httplib::Request& req, httplib::Response& res,

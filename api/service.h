@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,27 @@ class Service {
   SearchRequest parse_search(const nlohmann::json& body, const std::string& where) const;
   nlohmann::json hits_json(const std::string& collection, const SearchRequest& request,
                            const engine::SearchResponse& response) const;
+
+  // add_documents() steps (api/routes_documents.cpp).
+  struct AddItem;
+  std::vector<AddItem> parse_documents(const httplib::Request& req) const;
+  // `files` / `used_parts`: the form and the parts used so far (nullptr for a JSON body).
+  AddItem parse_document(const nlohmann::json& value, const std::string& where,
+                         const httplib::MultipartFormDataMap* files,
+                         std::set<std::string>* used_parts) const;
+  std::string image_from_part(const httplib::MultipartFormDataMap& files,
+                              const std::string& part_name, const std::string& where,
+                              std::set<std::string>* used_parts) const;
+  // Fails later occurrences of an id; returns the ids of the items still standing.
+  static std::vector<std::string> reject_repeated_ids(std::vector<AddItem>& items);
+  void store_new_images(const ImageStore::Bucket& b, std::vector<AddItem>& items) const;
+  // Adds the items still standing; on failure removes their new images and throws.
+  engine::AddResponse write_documents(const std::string& name, const ImageStore::Bucket& b,
+                                      std::vector<AddItem>& items) const;
+  void drop_unreferenced_images(const ImageStore::Bucket& b, const std::vector<AddItem>& items,
+                                const engine::AddResponse& added) const;
+  nlohmann::json add_results(const std::vector<AddItem>& items,
+                             const engine::AddResponse& added) const;
   // The URL of a document's image, or "" when it has none the server can serve.
   std::string image_url(const std::string& collection, const engine::Document& doc) const;
   void send_json(httplib::Response& res, int status, const nlohmann::json& body) const;

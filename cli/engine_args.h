@@ -29,8 +29,9 @@ struct EngineArgs {
   int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
 
-  void add_data(CLI::App& sub) {
-    sub.add_option("--data", data_dir, "data directory (holds the collections)")->required();
+  CLI::Option* add_data(CLI::App& sub, bool required = true) {
+    return sub.add_option("--data", data_dir, "data directory (holds the collections)")
+        ->required(required);
   }
   void add_model(CLI::App& sub) {
     sub.add_option(

@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "common/logging.h"
+#include "engine/durable_file.h"
 #include "engine/store.h"
 
 namespace vista::engine {
@@ -32,6 +33,7 @@ constexpr int64_t kRebuildChunk = 4096;
 const std::string kConfigKey = "config";
 const std::string kSequenceKey = "sequence";
 const std::string kNextIdKey = "next_id";
+const std::string kImportMarkPrefix = "import/";
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -54,30 +56,6 @@ std::string show_id(const std::string& id) {
   std::string q =
       json(cut ? id.substr(0, 77) : id).dump(-1, ' ', true, json::error_handler_t::replace);
   return "'" + q.substr(1, q.size() - 2) + (cut ? "...'" : "'");
-}
-
-Status fsync_path(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return Status::io_error("cannot open " + p.string() + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::io_error("cannot fsync " + p.string() + ": " + std::strerror(errno));
-  return Status::ok();
-}
-
-Status write_file_atomically(const fs::path& path, const std::string& content) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return Status::io_error("cannot write " + tmp.string());
-  }
-  VISTA_RETURN_IF_ERROR(fsync_path(tmp, false));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::io_error("cannot rename " + tmp.string() + ": " + ec.message());
-  return fsync_path(path.parent_path(), true);
 }
 
 json config_json(const std::string& name, int dimension, const std::string& spec,
@@ -354,31 +332,147 @@ struct Collection::Impl {
     return from_rocksdb(it->status(), "reading documents");
   }
 
-  // Reads vectors of the given internal ids (skipping ids whose vector is gone).
-  Status read_vectors(const std::vector<int64_t>& ids, std::vector<float>* out,
-                      std::vector<int64_t>* found, const rocksdb::Snapshot* snap = nullptr) const {
+  // One MultiGet of `family` for internal ids; statuses and values in the order of `ids`.
+  std::vector<rocksdb::Status> multi_get(Family family, const std::vector<int64_t>& ids,
+                                         std::vector<std::string>* values,
+                                         const rocksdb::Snapshot* snap = nullptr) const {
     std::vector<std::string> keys;
     keys.reserve(ids.size());
     for (int64_t id : ids) keys.push_back(id_key(id));
     std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), store->handle(Family::kVectors));
-    std::vector<std::string> values;
+    std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), store->handle(family));
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
-    auto statuses = store->db()->MultiGet(ro, cfs, slices, &values);
+    return store->db()->MultiGet(ro, cfs, slices, values);
+  }
+
+  // Corruption unless `value` is a stored vector of this collection's dimension.
+  Status check_vector_record(int64_t id, const std::string& value) const {
+    if (value.size() == static_cast<size_t>(dimension) * sizeof(float)) return Status::ok();
+    return Status::corruption("collection '" + name + "': vector of internal id " +
+                              std::to_string(id) + " has " + std::to_string(value.size()) +
+                              " bytes, expected " + std::to_string(dimension * sizeof(float)));
+  }
+
+  // Reads vectors of the given internal ids (skipping ids whose vector is gone).
+  Status read_vectors(const std::vector<int64_t>& ids, std::vector<float>* out,
+                      std::vector<int64_t>* found, const rocksdb::Snapshot* snap = nullptr) const {
+    std::vector<std::string> values;
+    auto statuses = multi_get(Family::kVectors, ids, &values, snap);
     for (size_t i = 0; i < ids.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;
       if (!statuses[i].ok())
         return from_rocksdb(statuses[i], "reading vector " + std::to_string(ids[i]));
-      if (values[i].size() != static_cast<size_t>(dimension) * sizeof(float)) {
-        return Status::corruption("collection '" + name + "': vector of internal id " +
-                                  std::to_string(ids[i]) + " has " +
-                                  std::to_string(values[i].size()) + " bytes, expected " +
-                                  std::to_string(dimension * sizeof(float)));
-      }
+      VISTA_RETURN_IF_ERROR(check_vector_record(ids[i], values[i]));
       const auto* f = reinterpret_cast<const float*>(values[i].data());
       out->insert(out->end(), f, f + dimension);
       found->push_back(ids[i]);
+    }
+    return Status::ok();
+  }
+
+  // search() steps. The caller of the last three holds `rw` shared.
+  Status check_search(const ModelIdentity& m, const float* queries, int64_t n,
+                      const SearchOptions& options) const {
+    VISTA_RETURN_IF_ERROR(check_open());
+    VISTA_RETURN_IF_ERROR(check_model(m));
+    if (options.k < 1 || options.k > kMaxK) {
+      return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxK) +
+                                      ", got " + std::to_string(options.k));
+    }
+    if (options.offset < 0 || options.offset > kMaxK - options.k) {
+      return Status::invalid_argument("offset must be between 0 and " + std::to_string(kMaxK) +
+                                      " - k (" + std::to_string(kMaxK - options.k) + "), got " +
+                                      std::to_string(options.offset));
+    }
+    if (n < 0 || (n > 0 && queries == nullptr))
+      return Status::invalid_argument("no query vectors given");
+    for (int64_t q = 0; q < n; ++q) {
+      for (int j = 0; j < dimension; ++j) {
+        if (!std::isfinite(queries[q * dimension + j])) {
+          return Status::invalid_argument(
+              "query " + std::to_string(q) + ": component " + std::to_string(j) + " is " +
+              (std::isnan(queries[q * dimension + j]) ? "NaN" : "infinite"));
+        }
+      }
+    }
+    return Status::ok();
+  }
+
+  // Turns the index's labels into hits (id and, when asked, the in-memory fields); `hit_ids`
+  // receives the internal id of every hit in order.
+  Result<std::vector<std::vector<SearchHit>>> collect_hits(const std::vector<float>& dist,
+                                                           const std::vector<int64_t>& labels,
+                                                           int64_t n, int64_t k,
+                                                           const SearchOptions& options,
+                                                           std::vector<int64_t>* hit_ids) const {
+    std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
+    for (int64_t q = 0; q < n; ++q) {
+      auto& hits = out[q];
+      for (int64_t j = options.offset; j < k; ++j) {
+        const int64_t id = labels[q * k + j];
+        if (id < 0) break;
+        auto it = docs.find(id);
+        if (it == docs.end()) {
+          return Status::internal("collection '" + name + "': index returned unknown internal id " +
+                                  std::to_string(id));
+        }
+        SearchHit h;
+        h.score = dist[q * k + j];
+        h.document.id = it->second.external_id;
+        if (options.include_metadata) {
+          h.document.metadata = it->second.metadata;
+          h.document.source = it->second.source;
+          h.document.content_hash = it->second.content_hash;
+          h.document.created_at_ms = it->second.created_at_ms;
+          h.document.updated_at_ms = it->second.updated_at_ms;
+        }
+        hits.push_back(std::move(h));
+        hit_ids->push_back(id);
+      }
+    }
+    return out;
+  }
+
+  // Text and vectors live only in RocksDB: one MultiGet per family, for the hits that have a
+  // text (when metadata is asked for) and every hit's vector (when vectors are).
+  Status join_stored(const SearchOptions& options, const std::vector<int64_t>& hit_ids,
+                     std::vector<std::vector<SearchHit>>* out) const {
+    std::vector<SearchHit*> all_hits;
+    for (auto& hits : *out)
+      for (auto& hit : hits) all_hits.push_back(&hit);
+    std::vector<int64_t> text_ids;
+    std::vector<SearchHit*> text_hits;
+    if (options.include_metadata) {
+      for (size_t h = 0; h < hit_ids.size(); ++h) {
+        if (!docs.at(hit_ids[h]).has_text) continue;
+        text_ids.push_back(hit_ids[h]);
+        text_hits.push_back(all_hits[h]);
+      }
+    }
+    if (!text_ids.empty()) {
+      std::vector<std::string> values;
+      auto statuses = multi_get(Family::kDocuments, text_ids, &values);
+      for (size_t i = 0; i < text_ids.size(); ++i) {
+        SearchHit& hit = *text_hits[i];
+        VISTA_RETURN_IF_ERROR(
+            from_rocksdb(statuses[i], "reading document of hit " + show_id(hit.document.id)));
+        Document d;
+        VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
+        hit.document.text = std::move(d.text);
+      }
+    }
+    if (options.include_vectors && !hit_ids.empty()) {
+      std::vector<std::string> values;
+      auto statuses = multi_get(Family::kVectors, hit_ids, &values);
+      for (size_t i = 0; i < hit_ids.size(); ++i) {
+        SearchHit& hit = *all_hits[i];
+        VISTA_RETURN_IF_ERROR(
+            from_rocksdb(statuses[i], "reading vector of hit " + show_id(hit.document.id)));
+        VISTA_RETURN_IF_ERROR(check_vector_record(hit_ids[i], values[i]));
+        const auto* f = reinterpret_cast<const float*>(values[i].data());
+        hit.document.vector.assign(f, f + dimension);
+      }
     }
     return Status::ok();
   }
@@ -689,12 +783,16 @@ Result<std::shared_ptr<Collection>> Collection::open(const fs::path& dir, const 
 }
 
 Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
-                                        const std::vector<Document>& documents) {
+                                        const std::vector<Document>& documents,
+                                        const ImportMark* mark) {
   Impl& c = *impl_;
   VISTA_RETURN_IF_ERROR(c.check_open());
   VISTA_RETURN_IF_ERROR(c.check_model(model));
   UpsertResult result;
-  if (documents.empty()) return result;
+  if (mark && (mark->key.empty() || mark->key.size() > kMaxExternalIdBytes))
+    return Status::invalid_argument("import mark key must be 1.." +
+                                    std::to_string(kMaxExternalIdBytes) + " bytes");
+  if (documents.empty() && !mark) return result;
 
   // Validate everything before touching anything.
   std::unordered_set<std::string_view> seen;
@@ -791,6 +889,11 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
   batch.Put(c.store->handle(Family::kChanges), Store::encode_u64(seq),
             encode_change(removed, added));
   VISTA_RETURN_IF_ERROR(c.put_meta_counters(&batch, seq, next));
+  if (mark) {
+    VISTA_RETURN_IF_ERROR(from_rocksdb(
+        batch.Put(c.store->handle(Family::kMeta), kImportMarkPrefix + mark->key, mark->value),
+        "preparing import mark"));
+  }
 
   {
     std::unique_lock lock(c.rw);
@@ -900,6 +1003,27 @@ Result<RemoveResult> Collection::remove(const std::vector<std::string>& ids) {
   return result;
 }
 
+Result<std::optional<std::string>> Collection::import_mark(const std::string& key) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::shared_lock lock(c.rw);  // keeps the store open while we read
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::string value;
+  Status st = c.store->get(Family::kMeta, kImportMarkPrefix + key, &value);
+  if (st.code() == StatusCode::kNotFound) return std::optional<std::string>();
+  VISTA_RETURN_IF_ERROR(st);
+  return std::optional<std::string>(std::move(value));
+}
+
+std::vector<std::string> Collection::document_ids() const {
+  std::shared_lock lock(impl_->rw);
+  std::vector<std::string> ids;
+  ids.reserve(impl_->docs.size());
+  for (const auto& [internal, entry] : impl_->docs) ids.push_back(entry.external_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 int64_t Collection::count() const {
   std::shared_lock lock(impl_->rw);
   return static_cast<int64_t>(impl_->docs.size());
@@ -1004,30 +1128,8 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
                                                                const float* queries, int64_t n,
                                                                const SearchOptions& options) const {
   const Impl& c = *impl_;
-  VISTA_RETURN_IF_ERROR(c.check_open());
-  VISTA_RETURN_IF_ERROR(c.check_model(model));
-  if (options.k < 1 || options.k > kMaxK) {
-    return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxK) + ", got " +
-                                    std::to_string(options.k));
-  }
-  if (n < 0 || (n > 0 && queries == nullptr))
-    return Status::invalid_argument("no query vectors given");
-  for (int64_t q = 0; q < n; ++q) {
-    for (int j = 0; j < c.dimension; ++j) {
-      if (!std::isfinite(queries[q * c.dimension + j])) {
-        return Status::invalid_argument(
-            "query " + std::to_string(q) + ": component " + std::to_string(j) + " is " +
-            (std::isnan(queries[q * c.dimension + j]) ? "NaN" : "infinite"));
-      }
-    }
-  }
-  if (options.offset < 0 || options.offset > kMaxK - options.k) {
-    return Status::invalid_argument("offset must be between 0 and " +
-                                    std::to_string(kMaxK) + " - k (" +
-                                    std::to_string(kMaxK - options.k) + "), got " +
-                                    std::to_string(options.offset));
-  }
-  // Paging: the index finds offset + k hits and the first offset are left out.
+  VISTA_RETURN_IF_ERROR(c.check_search(model, queries, n, options));
+  // Paging: the index finds offset + k hits and collect_hits() leaves the first offset out.
   const int64_t k = options.offset + options.k;
   std::vector<float> dist(static_cast<size_t>(n * k));
   std::vector<int64_t> labels(static_cast<size_t>(n * k));
@@ -1042,85 +1144,9 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
                             ->search(n, queries, k, dist.data(), labels.data(),
                                      filtered ? &sel : nullptr, options.params)
                             .with_context("collection '" + c.name + "'"));
-
-  std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
   std::vector<int64_t> hit_ids;
-  bool need_join = options.include_vectors;
-  for (int64_t q = 0; q < n; ++q) {
-    auto& hits = out[q];
-    for (int64_t j = options.offset; j < k; ++j) {
-      const int64_t id = labels[q * k + j];
-      if (id < 0) break;
-      auto it = c.docs.find(id);
-      if (it == c.docs.end()) {
-        return Status::internal("collection '" + c.name + "': index returned unknown internal id " +
-                                std::to_string(id));
-      }
-      SearchHit h;
-      h.score = dist[q * k + j];
-      h.document.id = it->second.external_id;
-      if (options.include_metadata) {
-        h.document.metadata = it->second.metadata;
-        h.document.source = it->second.source;
-        h.document.content_hash = it->second.content_hash;
-        h.document.created_at_ms = it->second.created_at_ms;
-        h.document.updated_at_ms = it->second.updated_at_ms;
-        if (it->second.has_text) need_join = true;
-      }
-      hits.push_back(std::move(h));
-      hit_ids.push_back(id);
-    }
-  }
-  if (need_join && !hit_ids.empty()) {
-    // Text and vectors live only in RocksDB: one MultiGet per family, for the hits that have a
-    // text (and every hit's vector when asked).
-    auto multi_get = [&](Family family, const std::vector<int64_t>& ids,
-                         std::vector<std::string>* values) {
-      std::vector<std::string> keys;
-      keys.reserve(ids.size());
-      for (int64_t id : ids) keys.push_back(id_key(id));
-      std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-      std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), c.store->handle(family));
-      return c.store->db()->MultiGet(rocksdb::ReadOptions(), cfs, slices, values);
-    };
-    std::vector<int64_t> doc_ids;
-    std::vector<SearchHit*> doc_hits;
-    std::vector<SearchHit*> all_hits;
-    size_t h = 0;
-    for (auto& hits : out) {
-      for (auto& hit : hits) {
-        all_hits.push_back(&hit);
-        if (options.include_metadata && c.docs.at(hit_ids[h]).has_text) {
-          doc_ids.push_back(hit_ids[h]);
-          doc_hits.push_back(&hit);
-        }
-        ++h;
-      }
-    }
-    if (!doc_ids.empty()) {
-      std::vector<std::string> values;
-      auto statuses = multi_get(Family::kDocuments, doc_ids, &values);
-      for (size_t i = 0; i < doc_ids.size(); ++i) {
-        SearchHit& hit = *doc_hits[i];
-        VISTA_RETURN_IF_ERROR(
-            from_rocksdb(statuses[i], "reading document of hit " + show_id(hit.document.id)));
-        Document d;
-        VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
-        hit.document.text = std::move(d.text);
-      }
-    }
-    if (options.include_vectors) {
-      std::vector<std::string> values;
-      auto statuses = multi_get(Family::kVectors, hit_ids, &values);
-      for (size_t i = 0; i < hit_ids.size(); ++i) {
-        SearchHit& hit = *all_hits[i];
-        VISTA_RETURN_IF_ERROR(
-            from_rocksdb(statuses[i], "reading vector of hit " + show_id(hit.document.id)));
-        const auto* f = reinterpret_cast<const float*>(values[i].data());
-        hit.document.vector.assign(f, f + values[i].size() / sizeof(float));
-      }
-    }
-  }
+  VISTA_ASSIGN_OR_RETURN(auto out, c.collect_hits(dist, labels, n, k, options, &hit_ids));
+  VISTA_RETURN_IF_ERROR(c.join_stored(options, hit_ids, &out));
   return out;
 }
 

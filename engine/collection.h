@@ -113,6 +113,14 @@ struct UpsertResult {
   uint64_t sequence = 0;  // commit sequence of the batch
 };
 
+// A record committed in the same atomic batch as an upsert's documents, kept in the meta family
+// under "import/" + key. engine/segment.h records every imported segment this way: the segment
+// and the proof that it was imported are written together or not at all.
+struct ImportMark {
+  std::string key;    // 1..256 bytes
+  std::string value;  // opaque to the collection
+};
+
 struct RemoveResult {
   int64_t removed = 0;
   int64_t missing = 0;    // ids that did not exist (not an error)
@@ -186,7 +194,13 @@ class Collection {
   // collection's model (FailedPrecondition names both otherwise). InvalidArgument, naming the
   // document index and id, for: empty or > 256-byte or non-UTF-8 id, id repeated in the batch,
   // wrong vector length, NaN/Inf component, metadata that is not an object. Empty batch: OK.
-  Result<UpsertResult> upsert(const ModelIdentity& model, const std::vector<Document>& documents);
+  // With `mark`, the mark is written in the same batch (also when `documents` is empty).
+  Result<UpsertResult> upsert(const ModelIdentity& model, const std::vector<Document>& documents,
+                              const ImportMark* mark = nullptr);
+
+  // The value of an import mark written by upsert(), std::nullopt when there is none.
+  // IOError/Corruption from the store.
+  Result<std::optional<std::string>> import_mark(const std::string& key) const;
 
   // Looks documents up by external id; missing ids give std::nullopt in their slot.
   Result<std::vector<std::optional<Document>>> get(const std::vector<std::string>& ids,
@@ -195,6 +209,9 @@ class Collection {
   // Removes documents by external id, atomically. Ids that do not exist are counted in
   // `missing`. InvalidArgument for an invalid or repeated id.
   Result<RemoveResult> remove(const std::vector<std::string>& ids);
+
+  // External ids of every stored document, sorted bytewise.
+  std::vector<std::string> document_ids() const;
 
   // Number of stored documents (exact; equals the RocksDB state).
   int64_t count() const;

@@ -26,6 +26,32 @@ Status no_model() {
       "no model loaded: text and image inputs need one (pass --model DIR or set VISTA_MODEL)");
 }
 
+// A document of add_documents() that passed the cheap checks: its slot, image and content hash.
+struct AddCandidate {
+  size_t index;
+  std::optional<std::string> image_bytes;
+  std::string hash;
+};
+
+// What add_documents() writes: documents whose vector is known, and the inputs still to encode
+// (to_encode[i] indexes the candidates; encode_inputs[i] is its prepared input).
+struct AddPlan {
+  std::vector<Document> writes;
+  std::vector<size_t> to_encode;
+  std::vector<EncodeItem> encode_inputs;
+};
+
+void count_outcomes(AddResponse* response) {
+  for (const auto& item : response->items) {
+    switch (item.status) {
+      case ItemStatus::kInserted: ++response->inserted; break;
+      case ItemStatus::kUpdated: ++response->updated; break;
+      case ItemStatus::kUnchanged: ++response->unchanged; break;
+      case ItemStatus::kFailed: ++response->failed; break;
+    }
+  }
+}
+
 }  // namespace
 
 std::string_view item_status_name(ItemStatus status) {
@@ -94,6 +120,153 @@ struct Engine::Impl {
     spdlog::info("creating collection '{}' ({} dimensions, index {}, model {})", name, dimension,
                  config.index_spec, model.to_string());
     return catalog->create(name, config);
+  }
+
+  // add_documents() step 1: content, ids and hashes. Failures stay in their slot of `response`.
+  std::vector<AddCandidate> check_documents(const ModelIdentity& model,
+                                            const std::vector<NewDocument>& documents,
+                                            AddResponse* response) const {
+    std::vector<AddCandidate> candidates;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < documents.size(); ++i) {
+      const auto& doc = documents[i];
+      auto& item = response->items[i];
+      auto fail = [&](Status s) {
+        item.status = ItemStatus::kFailed;
+        item.error = std::move(s);
+      };
+      if (doc.id) item.id = *doc.id;
+      if (doc.image_bytes && doc.image_path) {
+        fail(Status::invalid_argument("give the image as bytes or as a path, not both"));
+        continue;
+      }
+      if (!doc.text && !doc.image_bytes && !doc.image_path) {
+        fail(Status::invalid_argument("a document needs a text, an image or both"));
+        continue;
+      }
+      if (doc.text && !is_valid_utf8(*doc.text)) {
+        fail(Status::invalid_argument("the text is not valid UTF-8"));
+        continue;
+      }
+      if (!doc.metadata.is_object() && !doc.metadata.is_null()) {
+        fail(Status::invalid_argument(std::string("metadata must be a JSON object, got ") +
+                                      doc.metadata.type_name()));
+        continue;
+      }
+      AddCandidate c{i, doc.image_bytes, ""};
+      if (doc.image_path) {
+        auto bytes = read_file_bytes(*doc.image_path, options.decode_limits.max_bytes);
+        if (!bytes.is_ok()) {
+          fail(bytes.status());
+          continue;
+        }
+        c.image_bytes = std::move(bytes).value();
+      }
+      if (!doc.id) item.id = content_id(doc.text, c.image_bytes);
+      if (Status s = validate_document_id(item.id); !s.is_ok()) {
+        fail(s);
+        continue;
+      }
+      if (!seen.insert(item.id).second) {
+        fail(
+            Status::invalid_argument("id '" + item.id + "' appears more than once in the request"));
+        continue;
+      }
+      c.hash = document_content_hash(model, doc.text, c.image_bytes);
+      candidates.push_back(std::move(c));
+    }
+    return candidates;
+  }
+
+  // add_documents() step 2: what is stored already decides inserted / updated / unchanged, and
+  // whether the document needs encoding.
+  Result<AddPlan> plan_writes(const Collection& coll, const std::vector<NewDocument>& documents,
+                              const std::vector<AddCandidate>& candidates,
+                              AddResponse* response) const {
+    std::vector<std::string> ids;
+    for (const auto& c : candidates) ids.push_back(response->items[c.index].id);
+    VISTA_ASSIGN_OR_RETURN(auto existing, coll.get(ids, /*include_vectors=*/true));
+    AddPlan plan;
+    for (size_t j = 0; j < candidates.size(); ++j) {
+      const auto& c = candidates[j];
+      const auto& doc = documents[c.index];
+      auto& item = response->items[c.index];
+      const auto& old = existing[j];
+      if (old && old->content_hash == c.hash) {
+        nlohmann::json metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
+        if (old->metadata == metadata) {
+          item.status = ItemStatus::kUnchanged;
+          continue;
+        }
+        Document d = *old;  // same content: keep the vector, rewrite the metadata
+        d.metadata = std::move(metadata);
+        if (doc.source) d.source = doc.source;
+        item.status = ItemStatus::kUpdated;
+        plan.writes.push_back(std::move(d));
+        continue;
+      }
+      Content content{doc.text, std::nullopt, std::nullopt};
+      if (c.image_bytes) content.image_bytes = c.image_bytes;
+      auto prepared = prepare_content(content, options.decode_limits, image_size);
+      if (!prepared.is_ok()) {
+        item.status = ItemStatus::kFailed;
+        item.error = prepared.status();
+        continue;
+      }
+      item.status = old ? ItemStatus::kUpdated : ItemStatus::kInserted;
+      plan.to_encode.push_back(j);
+      plan.encode_inputs.push_back(std::move(prepared).value());
+    }
+    return plan;
+  }
+
+  // add_documents() step 3: encodes plan->encode_inputs through the queue, in chunks the queue
+  // accepts, and appends the documents to plan->writes. A failing chunk is redone item by item
+  // so only the culprit fails; a full queue or a closing engine fails the call.
+  Status encode_planned(const std::vector<NewDocument>& documents,
+                        const std::vector<AddCandidate>& candidates, AddPlan* plan,
+                        AddResponse* response) const {
+    const size_t n_inputs = plan->to_encode.size();
+    const size_t chunk = static_cast<size_t>(std::max(1, queue->options().max_batch));
+    std::vector<std::optional<Embedding>> embeddings(n_inputs);
+    for (size_t off = 0; off < n_inputs; off += chunk) {
+      const size_t n = std::min(chunk, n_inputs - off);
+      std::vector<EncodeItem> part(plan->encode_inputs.begin() + off,
+                                   plan->encode_inputs.begin() + off + n);
+      auto out = queue->encode(std::move(part));
+      if (out.is_ok()) {
+        for (size_t k = 0; k < n; ++k) embeddings[off + k] = std::move((*out)[k]);
+        continue;
+      }
+      if (out.status().code() == StatusCode::kResourceExhausted ||
+          out.status().code() == StatusCode::kCancelled)
+        return out.status();
+      for (size_t k = 0; k < n; ++k) {
+        auto one = queue->encode_one(plan->encode_inputs[off + k]);
+        if (one.is_ok()) {
+          embeddings[off + k] = std::move(one).value();
+        } else {
+          auto& item = response->items[candidates[plan->to_encode[off + k]].index];
+          item.status = ItemStatus::kFailed;
+          item.error = one.status();
+        }
+      }
+    }
+    for (size_t e = 0; e < n_inputs; ++e) {
+      if (!embeddings[e]) continue;
+      const auto& c = candidates[plan->to_encode[e]];
+      const auto& doc = documents[c.index];
+      Document d;
+      d.id = response->items[c.index].id;
+      d.vector = std::move(embeddings[e]->vector);
+      d.metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
+      d.text = doc.text;
+      d.source = doc.source;
+      d.content_hash = c.hash;
+      response->items[c.index].truncated = embeddings[e]->truncated;
+      plan->writes.push_back(std::move(d));
+    }
+    return Status::ok();
   }
 };
 
@@ -313,158 +486,11 @@ Result<AddResponse> Engine::add_documents(const std::string& collection,
   VISTA_ASSIGN_OR_RETURN(const ModelIdentity model, impl_->identity_for(*coll));
   AddResponse response;
   response.items.resize(documents.size());
-
-  // 1. Content, ids and hashes; per-item failures stay in their slot.
-  struct Pending {
-    size_t index;
-    std::optional<std::string> image_bytes;
-    std::string hash;
-  };
-  std::vector<Pending> pending;
-  std::set<std::string> seen;
-  for (size_t i = 0; i < documents.size(); ++i) {
-    const auto& doc = documents[i];
-    auto& item = response.items[i];
-    auto fail = [&](Status s) {
-      item.status = ItemStatus::kFailed;
-      item.error = std::move(s);
-    };
-    if (doc.id) item.id = *doc.id;
-    if (doc.image_bytes && doc.image_path) {
-      fail(Status::invalid_argument("give the image as bytes or as a path, not both"));
-      continue;
-    }
-    if (!doc.text && !doc.image_bytes && !doc.image_path) {
-      fail(Status::invalid_argument("a document needs a text, an image or both"));
-      continue;
-    }
-    if (doc.text && !is_valid_utf8(*doc.text)) {
-      fail(Status::invalid_argument("the text is not valid UTF-8"));
-      continue;
-    }
-    if (!doc.metadata.is_object() && !doc.metadata.is_null()) {
-      fail(Status::invalid_argument(std::string("metadata must be a JSON object, got ") +
-                                    doc.metadata.type_name()));
-      continue;
-    }
-    Pending p{i, doc.image_bytes, ""};
-    if (doc.image_path) {
-      auto bytes = read_file_bytes(*doc.image_path, impl_->options.decode_limits.max_bytes);
-      if (!bytes.is_ok()) {
-        fail(bytes.status());
-        continue;
-      }
-      p.image_bytes = std::move(bytes).value();
-    }
-    if (!doc.id) item.id = content_id(doc.text, p.image_bytes);
-    if (Status s = validate_document_id(item.id); !s.is_ok()) {
-      fail(s);
-      continue;
-    }
-    if (!seen.insert(item.id).second) {
-      fail(Status::invalid_argument("id '" + item.id + "' appears more than once in the request"));
-      continue;
-    }
-    p.hash = document_content_hash(model, doc.text, p.image_bytes);
-    pending.push_back(std::move(p));
-  }
-
-  // 2. What is stored already decides inserted / updated / unchanged.
-  std::vector<std::string> ids;
-  for (const auto& p : pending) ids.push_back(response.items[p.index].id);
-  VISTA_ASSIGN_OR_RETURN(auto existing, coll->get(ids, /*include_vectors=*/true));
-
-  std::vector<Document> writes;
-  std::vector<size_t> write_items;  // response index of each write
-  std::vector<size_t> to_encode;    // index into pending
-  std::vector<EncodeItem> encode_inputs;
-  for (size_t j = 0; j < pending.size(); ++j) {
-    const auto& p = pending[j];
-    const auto& doc = documents[p.index];
-    auto& item = response.items[p.index];
-    nlohmann::json metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
-    const auto& old = existing[j];
-    if (old && old->content_hash == p.hash) {
-      if (old->metadata == metadata) {
-        item.status = ItemStatus::kUnchanged;
-        continue;
-      }
-      Document d = *old;  // same content: keep the vector, rewrite the metadata
-      d.metadata = metadata;
-      if (doc.source) d.source = doc.source;
-      item.status = ItemStatus::kUpdated;
-      writes.push_back(std::move(d));
-      write_items.push_back(p.index);
-      continue;
-    }
-    Content content{doc.text, std::nullopt, std::nullopt};
-    if (p.image_bytes) content.image_bytes = p.image_bytes;
-    auto prepared = prepare_content(content, impl_->options.decode_limits, impl_->image_size);
-    if (!prepared.is_ok()) {
-      item.status = ItemStatus::kFailed;
-      item.error = prepared.status();
-      continue;
-    }
-    item.status = old ? ItemStatus::kUpdated : ItemStatus::kInserted;
-    to_encode.push_back(j);
-    encode_inputs.push_back(std::move(prepared).value());
-  }
-
-  // 3. Encode through the queue, in chunks the queue accepts; a failing chunk is redone item by
-  // item so only the culprit fails.
-  const size_t chunk = static_cast<size_t>(std::max(1, impl_->queue->options().max_batch));
-  std::vector<std::optional<Embedding>> embeddings(to_encode.size());
-  for (size_t off = 0; off < to_encode.size(); off += chunk) {
-    size_t n = std::min(chunk, to_encode.size() - off);
-    std::vector<EncodeItem> part(encode_inputs.begin() + off, encode_inputs.begin() + off + n);
-    auto out = impl_->queue->encode(std::move(part));
-    if (out.is_ok()) {
-      for (size_t k = 0; k < n; ++k) embeddings[off + k] = std::move((*out)[k]);
-      continue;
-    }
-    if (out.status().code() == StatusCode::kResourceExhausted ||
-        out.status().code() == StatusCode::kCancelled)
-      return out.status();
-    for (size_t k = 0; k < n; ++k) {
-      auto one = impl_->queue->encode_one(encode_inputs[off + k]);
-      if (one.is_ok()) {
-        embeddings[off + k] = std::move(one).value();
-      } else {
-        auto& item = response.items[pending[to_encode[off + k]].index];
-        item.status = ItemStatus::kFailed;
-        item.error = one.status();
-      }
-    }
-  }
-  for (size_t e = 0; e < to_encode.size(); ++e) {
-    if (!embeddings[e]) continue;
-    const auto& p = pending[to_encode[e]];
-    const auto& doc = documents[p.index];
-    Document d;
-    d.id = response.items[p.index].id;
-    d.vector = std::move(embeddings[e]->vector);
-    d.metadata = doc.metadata.is_null() ? nlohmann::json::object() : doc.metadata;
-    d.text = doc.text;
-    d.source = doc.source;
-    d.content_hash = p.hash;
-    response.items[p.index].truncated = embeddings[e]->truncated;
-    writes.push_back(std::move(d));
-    write_items.push_back(p.index);
-  }
-
-  // 4. One atomic write.
-  if (!writes.empty()) {
-    auto written = coll->upsert(model, writes);
-    if (!written.is_ok()) return written.status();
-  }
-  for (const auto& item : response.items) {
-    switch (item.status) {
-      case ItemStatus::kInserted: ++response.inserted; break;
-      case ItemStatus::kUpdated: ++response.updated; break;
-      case ItemStatus::kUnchanged: ++response.unchanged; break;
-      case ItemStatus::kFailed: ++response.failed; break;
-    }
-  }
+  const std::vector<AddCandidate> candidates = impl_->check_documents(model, documents, &response);
+  VISTA_ASSIGN_OR_RETURN(AddPlan plan, impl_->plan_writes(*coll, documents, candidates, &response));
+  VISTA_RETURN_IF_ERROR(impl_->encode_planned(documents, candidates, &plan, &response));
+  if (!plan.writes.empty()) VISTA_RETURN_IF_ERROR(coll->upsert(model, plan.writes).status());
+  count_outcomes(&response);
   response.took_ms = ms_since(start);
   return response;
 }

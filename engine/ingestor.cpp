@@ -114,6 +114,306 @@ struct Counters {
   }
 };
 
+// Calls `progress` every `interval` from its own thread until destroyed (no thread when
+// `progress` is empty).
+class ProgressReporter {
+ public:
+  ProgressReporter(const Ingestor::ProgressFn& progress, std::chrono::milliseconds interval,
+                   const Counters& counters) {
+    if (!progress) return;
+    thread_ = std::thread([this, &progress, interval, &counters] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!cv_.wait_for(lock, interval, [&] { return finished_; }))
+        progress(counters.snapshot());
+    });
+  }
+  ~ProgressReporter() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+// One run of the pipeline: the state the stages share, and one method per stage.
+class Pipeline {
+ public:
+  Pipeline(const IngestOptions& options, const SourceWalker& walker,
+           std::shared_ptr<Collection> coll, const encoder::Encoder& encoder,
+           const encoder::DecodeLimits& limits, ErrorReport& report, size_t batch_size,
+           size_t write_batch, size_t capacity)
+      : options_(options),
+        walker_(walker),
+        coll_(std::move(coll)),
+        model_(coll_->info().model),  // the collection's record of the loaded weights
+        encoder_(encoder),
+        image_size_(encoder_image_size(encoder)),
+        limits_(limits),
+        report_(report),
+        batch_size_(batch_size),
+        write_batch_(write_batch),
+        items_(capacity),
+        prepared_(capacity),
+        writes_(std::max(capacity, write_batch)) {}
+
+  Counters& counters() { return counters_; }
+
+  // Runs every stage on its own thread(s) and waits for all of them; `progress` (optional) is
+  // called every `interval` meanwhile. Returns the first fatal failure, OK otherwise.
+  Status run(int prepare_threads, const Ingestor::ProgressFn& progress,
+             std::chrono::milliseconds interval) {
+    std::thread walker([this] { walk(); });
+    live_preparers_ = prepare_threads;
+    std::vector<std::thread> preparers;
+    for (int t = 0; t < prepare_threads; ++t) preparers.emplace_back([this] { prepare(); });
+    std::thread encoder([this] { encode(); });
+    std::thread writer([this] { write(); });
+    ProgressReporter reporter(progress, interval, counters_);
+
+    walker.join();
+    for (auto& t : preparers) t.join();
+    encoder.join();
+    writer.join();
+    return fatal();
+  }
+
+ private:
+  // Walker stage: enumerates the sources (this shard's share of them) into items_.
+  void walk() {
+    Status s = walker_.walk(
+        [&](SourceItem&& item) {
+          if (!in_shard(item.id)) return !stopping();
+          return !stopping() && items_.push(std::move(item));
+        },
+        [&](SourceError&& e) {
+          if (in_shard(e.id.value_or(e.source))) fail_item(e.source, e.id, e.error);
+        },
+        [&](const std::filesystem::path& p) {
+          if (!in_shard(p.string())) return;
+          spdlog::debug("skipped (not an image): {}", p.string());
+          ++counters_.skipped;
+          --counters_.total;
+        });
+    if (!s.is_ok()) spdlog::warn("{}", s.message());
+    items_.close();
+  }
+
+  // Entries of other shards leave the count of candidates and go nowhere else.
+  bool in_shard(std::string_view key) {
+    if (!options_.shard || options_.shard->contains(key)) return true;
+    --counters_.total;
+    return false;
+  }
+
+  // Preparer stage (several threads): items_ -> prepared_ (or writes_ for metadata-only changes).
+  void prepare() {
+    while (auto item = items_.pop()) {
+      if (stopping()) continue;  // drain so the walker is never stuck
+      prepare_one(*item);
+    }
+    if (--live_preparers_ == 0) prepared_.close();
+  }
+
+  void prepare_one(SourceItem& item) {
+    std::optional<std::string> bytes;
+    if (item.image_path) {
+      auto read = read_file_bytes(*item.image_path, limits_.max_bytes);
+      if (!read.is_ok()) return fail_item(item.source, item.id, read.status());
+      bytes = std::move(read).value();
+    }
+    std::string hash = document_content_hash(model_, item.text, bytes);
+    auto found = coll_->get({item.id});
+    if (!found.is_ok()) return fail_stored(item, found.status());
+    const std::optional<Document>& old = found->front();
+    if (old && old->content_hash == hash) {
+      if (old->metadata == item.metadata) {
+        ++counters_.unchanged;
+        return;
+      }
+      return rewrite_metadata(item);
+    }
+    Content content;
+    content.text = item.text;
+    content.image_bytes = std::move(bytes);
+    auto input = prepare_content(content, limits_, image_size_);
+    if (!input.is_ok()) {
+      Status s = input.status();
+      if (item.image_path) s = s.with_context(item.image_path->string());
+      return fail_item(item.source, item.id, s);
+    }
+    prepared_.push(
+        Prepared{std::move(item), std::move(hash), std::move(input).value(), old.has_value()});
+  }
+
+  // Same content, new metadata: keep the stored vector.
+  void rewrite_metadata(SourceItem& item) {
+    auto full = coll_->get({item.id}, /*include_vectors=*/true);
+    if (!full.is_ok() || !full->front()) {
+      return fail_stored(item, full.is_ok()
+                                   ? Status::not_found("document vanished during the update")
+                                   : full.status());
+    }
+    Pending p;
+    p.doc = std::move(*full->front());
+    p.doc.metadata = std::move(item.metadata);
+    p.status = ItemStatus::kUpdated;
+    writes_.push(std::move(p));
+  }
+
+  // Encoder stage: prepared_ -> writes_, batch_size_ inputs per encoder call.
+  void encode() {
+    for (;;) {
+      auto batch = prepared_.pop_batch(batch_size_, std::chrono::milliseconds(20));
+      if (batch.empty()) break;
+      if (stopping()) continue;
+      encode_batch(batch);
+    }
+    writes_.close();
+  }
+
+  // A batch the encoder rejects as a whole is retried item by item, so only the culprit fails.
+  void encode_batch(std::vector<Prepared>& batch) {
+    std::vector<EncodeItem> inputs;
+    inputs.reserve(batch.size());
+    for (auto& p : batch) inputs.push_back(std::move(p.input));
+    auto out = encode_items(encoder_, inputs);
+    if (out.is_ok() && out->size() == batch.size()) {
+      for (size_t i = 0; i < batch.size(); ++i) finish_encoded(batch[i], std::move((*out)[i]));
+      return;
+    }
+    if (out.is_ok()) {
+      return set_fatal(Status::internal("the encoder returned " + std::to_string(out->size()) +
+                                        " vectors for " + std::to_string(batch.size()) +
+                                        " inputs"));
+    }
+    spdlog::debug("encoder batch of {} failed ({}); retrying one by one", batch.size(),
+                  out.status().message());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto one = encode_items(encoder_, {inputs[i]});
+      if (one.is_ok() && one->size() == 1)
+        finish_encoded(batch[i], std::move(one->front()));
+      else
+        fail_item(batch[i].item.source, batch[i].item.id,
+                  one.is_ok() ? Status::internal("the encoder returned no vector") : one.status());
+    }
+  }
+
+  void finish_encoded(Prepared& p, Embedding&& e) {
+    Pending w;
+    w.doc.id = p.item.id;
+    w.doc.vector = std::move(e.vector);
+    w.doc.metadata = std::move(p.item.metadata);
+    w.doc.text = std::move(p.item.text);
+    w.doc.source = stored_source(p.item);
+    w.doc.content_hash = std::move(p.hash);
+    w.status = p.existed ? ItemStatus::kUpdated : ItemStatus::kInserted;
+    w.truncated = e.truncated;
+    writes_.push(std::move(w));
+  }
+
+  // Writer stage: everything that reaches it is committed, cancelled or not, so that
+  // acknowledged work is never thrown away.
+  void write() {
+    for (;;) {
+      auto batch = writes_.pop_batch(write_batch_, std::chrono::milliseconds(200));
+      if (batch.empty()) break;
+      if (stop_.load()) {
+        const Status why = fatal();
+        for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, why);
+        continue;
+      }
+      write_batch(batch);
+    }
+  }
+
+  // One atomic upsert; a batch refused for one bad document is retried one by one.
+  void write_batch(const std::vector<Pending>& batch) {
+    std::vector<Document> docs;
+    docs.reserve(batch.size());
+    for (const auto& p : batch) docs.push_back(p.doc);
+    auto r = coll_->upsert(model_, docs);
+    if (r.is_ok()) {
+      for (const auto& p : batch) count_written(p);
+      return;
+    }
+    if (is_storage_failure(r.status()) || batch.size() == 1) {
+      if (is_storage_failure(r.status())) set_fatal(r.status());
+      for (const auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, r.status());
+      return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto one = coll_->upsert(model_, {docs[i]});
+      if (one.is_ok()) {
+        count_written(batch[i]);
+      } else {
+        if (is_storage_failure(one.status())) set_fatal(one.status());
+        fail_item(docs[i].source.value_or(docs[i].id), docs[i].id, one.status());
+      }
+    }
+  }
+
+  void count_written(const Pending& p) {
+    if (p.status == ItemStatus::kInserted)
+      ++counters_.inserted;
+    else
+      ++counters_.updated;
+    if (p.truncated) ++counters_.truncated;
+  }
+
+  void fail_item(const std::string& source, const std::optional<std::string>& id, const Status& s) {
+    report_.add(source, id, s);
+    ++counters_.failed;
+  }
+
+  // A failed read of the stored document: the item fails, and a storage failure stops the run.
+  void fail_stored(const SourceItem& item, const Status& s) {
+    if (is_storage_failure(s)) set_fatal(s);
+    fail_item(item.source, item.id, s);
+  }
+
+  void set_fatal(const Status& s) {
+    std::lock_guard<std::mutex> lock(fatal_mutex_);
+    if (fatal_.is_ok()) fatal_ = s;
+    stop_ = true;
+  }
+
+  Status fatal() {
+    std::lock_guard<std::mutex> lock(fatal_mutex_);
+    return fatal_;
+  }
+
+  bool stopping() const { return stop_.load() || (options_.cancel && options_.cancel->load()); }
+
+  const IngestOptions& options_;
+  const SourceWalker& walker_;
+  const std::shared_ptr<Collection> coll_;
+  const ModelIdentity model_;
+  const encoder::Encoder& encoder_;
+  const int image_size_;
+  const encoder::DecodeLimits limits_;
+  ErrorReport& report_;
+  const size_t batch_size_;
+  const size_t write_batch_;
+
+  BoundedQueue<SourceItem> items_;
+  BoundedQueue<Prepared> prepared_;
+  BoundedQueue<Pending> writes_;
+  std::atomic<int> live_preparers_{0};
+  Counters counters_;
+
+  std::atomic<bool> stop_{false};  // a fatal failure
+  std::mutex fatal_mutex_;
+  Status fatal_;
+};
+
 }  // namespace
 
 Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
@@ -134,11 +434,6 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   }
   VISTA_ASSIGN_OR_RETURN(
       auto coll, engine_.collection_for_writing(o.collection, /*create=*/true, o.index_spec));
-  // The collection's own record of the model (same weights as the loaded one, checked above).
-  const ModelIdentity model = coll->info().model;
-  const encoder::Encoder& enc = *engine_.encoder();
-  const int image_size = encoder_image_size(enc);
-  const encoder::DecodeLimits limits = engine_.options().decode_limits;
 
   ErrorReport report;
   VISTA_RETURN_IF_ERROR(report.open(o.errors_path, o.fallback_errors_path));
@@ -150,222 +445,16 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   const size_t capacity =
       o.queue_capacity > 0 ? static_cast<size_t>(o.queue_capacity) : 2 * batch_size;
 
-  Counters counters;
+  Pipeline pipeline(o, walker, coll, *engine_.encoder(), engine_.options().decode_limits, report,
+                    batch_size, write_batch, capacity);
+  Counters& counters = pipeline.counters();
   counters.total = candidates;
   spdlog::info(
       "ingesting into '{}': {} candidate item(s) from {} source(s); {} preparer(s), "
       "batch {}",
       o.collection, counters.total.load(), o.sources.size(), prepare_threads, batch_size);
 
-  BoundedQueue<SourceItem> items(capacity);
-  BoundedQueue<Prepared> prepared(capacity);
-  BoundedQueue<Pending> writes(std::max(capacity, write_batch));
-
-  std::atomic<bool> stop{false};  // a fatal failure
-  std::mutex fatal_mutex;
-  Status fatal;
-  auto set_fatal = [&](const Status& s) {
-    std::lock_guard<std::mutex> lock(fatal_mutex);
-    if (fatal.is_ok()) fatal = s;
-    stop = true;
-  };
-  auto stopping = [&] { return stop.load() || (o.cancel && o.cancel->load()); };
-  auto fail_item = [&](const std::string& source, const std::optional<std::string>& id,
-                       const Status& s) {
-    report.add(source, id, s);
-    ++counters.failed;
-  };
-
-  // Walker.
-  std::thread walker_thread([&] {
-    Status s =
-        walker.walk([&](SourceItem&& item) { return !stopping() && items.push(std::move(item)); },
-                    [&](SourceError&& e) { fail_item(e.source, e.id, e.error); },
-                    [&](const std::filesystem::path& p) {
-                      spdlog::debug("skipped (not an image): {}", p.string());
-                      ++counters.skipped;
-                      --counters.total;
-                    });
-    if (!s.is_ok()) spdlog::warn("{}", s.message());
-    items.close();
-  });
-
-  // Preparers.
-  auto prepare_one = [&](SourceItem& item) {
-    std::optional<std::string> bytes;
-    if (item.image_path) {
-      auto read = read_file_bytes(*item.image_path, limits.max_bytes);
-      if (!read.is_ok()) return fail_item(item.source, item.id, read.status());
-      bytes = std::move(read).value();
-    }
-    std::string hash = document_content_hash(model, item.text, bytes);
-    auto found = coll->get({item.id});
-    if (!found.is_ok()) {
-      if (is_storage_failure(found.status())) set_fatal(found.status());
-      return fail_item(item.source, item.id, found.status());
-    }
-    const std::optional<Document>& old = found->front();
-    if (old && old->content_hash == hash) {
-      if (old->metadata == item.metadata) {
-        ++counters.unchanged;
-        return;
-      }
-      // Same content, new metadata: keep the stored vector.
-      auto full = coll->get({item.id}, /*include_vectors=*/true);
-      if (!full.is_ok() || !full->front()) {
-        Status s =
-            full.is_ok() ? Status::not_found("document vanished during the update") : full.status();
-        if (is_storage_failure(s)) set_fatal(s);
-        return fail_item(item.source, item.id, s);
-      }
-      Pending p;
-      p.doc = std::move(*full->front());
-      p.doc.metadata = std::move(item.metadata);
-      p.status = ItemStatus::kUpdated;
-      writes.push(std::move(p));
-      return;
-    }
-    Content content;
-    content.text = item.text;
-    content.image_bytes = std::move(bytes);
-    auto input = prepare_content(content, limits, image_size);
-    if (!input.is_ok()) {
-      Status s = input.status();
-      if (item.image_path) s = s.with_context(item.image_path->string());
-      return fail_item(item.source, item.id, s);
-    }
-    Prepared p{std::move(item), std::move(hash), std::move(input).value(), old.has_value()};
-    prepared.push(std::move(p));
-  };
-  std::atomic<int> live_preparers{prepare_threads};
-  std::vector<std::thread> preparers;
-  for (int t = 0; t < prepare_threads; ++t) {
-    preparers.emplace_back([&] {
-      while (auto item = items.pop()) {
-        if (stopping()) continue;  // drain so the walker is never stuck
-        prepare_one(*item);
-      }
-      if (--live_preparers == 0) prepared.close();
-    });
-  }
-
-  // Encoder.
-  std::thread encoder_thread([&] {
-    for (;;) {
-      auto batch = prepared.pop_batch(batch_size, std::chrono::milliseconds(20));
-      if (batch.empty()) break;
-      if (stopping()) continue;
-      std::vector<EncodeItem> inputs;
-      inputs.reserve(batch.size());
-      for (auto& p : batch) inputs.push_back(std::move(p.input));
-      auto finish = [&](Prepared& p, Embedding&& e) {
-        Pending w;
-        w.doc.id = p.item.id;
-        w.doc.vector = std::move(e.vector);
-        w.doc.metadata = std::move(p.item.metadata);
-        w.doc.text = std::move(p.item.text);
-        w.doc.source = stored_source(p.item);
-        w.doc.content_hash = std::move(p.hash);
-        w.status = p.existed ? ItemStatus::kUpdated : ItemStatus::kInserted;
-        w.truncated = e.truncated;
-        writes.push(std::move(w));
-      };
-      auto out = encode_items(enc, inputs);
-      if (out.is_ok() && out->size() == batch.size()) {
-        for (size_t i = 0; i < batch.size(); ++i) finish(batch[i], std::move((*out)[i]));
-        continue;
-      }
-      if (out.is_ok()) {
-        set_fatal(Status::internal("the encoder returned " + std::to_string(out->size()) +
-                                   " vectors for " + std::to_string(batch.size()) + " inputs"));
-        continue;
-      }
-      spdlog::debug("encoder batch of {} failed ({}); retrying one by one", batch.size(),
-                    out.status().message());
-      for (size_t i = 0; i < batch.size(); ++i) {
-        auto one = encode_items(enc, {inputs[i]});
-        if (one.is_ok() && one->size() == 1)
-          finish(batch[i], std::move(one->front()));
-        else
-          fail_item(
-              batch[i].item.source, batch[i].item.id,
-              one.is_ok() ? Status::internal("the encoder returned no vector") : one.status());
-      }
-    }
-    writes.close();
-  });
-
-  // Writer: everything that reaches it is committed, cancelled or not, so that acknowledged
-  // work is never thrown away.
-  auto count_written = [&](const Pending& p) {
-    if (p.status == ItemStatus::kInserted)
-      ++counters.inserted;
-    else
-      ++counters.updated;
-    if (p.truncated) ++counters.truncated;
-  };
-  std::thread writer_thread([&] {
-    for (;;) {
-      auto batch = writes.pop_batch(write_batch, std::chrono::milliseconds(200));
-      if (batch.empty()) break;
-      if (stop.load()) {
-        Status why;
-        {
-          std::lock_guard<std::mutex> lock(fatal_mutex);
-          why = fatal;
-        }
-        for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, why);
-        continue;
-      }
-      std::vector<Document> docs;
-      docs.reserve(batch.size());
-      for (auto& p : batch) docs.push_back(p.doc);
-      auto r = coll->upsert(model, docs);
-      if (r.is_ok()) {
-        for (const auto& p : batch) count_written(p);
-        continue;
-      }
-      if (is_storage_failure(r.status()) || batch.size() == 1) {
-        if (is_storage_failure(r.status())) set_fatal(r.status());
-        for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, r.status());
-        continue;
-      }
-      for (size_t i = 0; i < batch.size(); ++i) {
-        auto one = coll->upsert(model, {docs[i]});
-        if (one.is_ok()) {
-          count_written(batch[i]);
-        } else {
-          if (is_storage_failure(one.status())) set_fatal(one.status());
-          fail_item(docs[i].source.value_or(docs[i].id), docs[i].id, one.status());
-        }
-      }
-    }
-  });
-
-  // Progress reporter.
-  std::mutex progress_mutex;
-  std::condition_variable progress_cv;
-  bool finished = false;
-  std::thread progress_thread;
-  if (progress_) {
-    progress_thread = std::thread([&] {
-      std::unique_lock<std::mutex> lock(progress_mutex);
-      while (!progress_cv.wait_for(lock, progress_interval_, [&] { return finished; })) {
-        progress_(counters.snapshot());
-      }
-    });
-  }
-
-  walker_thread.join();
-  for (auto& t : preparers) t.join();
-  encoder_thread.join();
-  writer_thread.join();
-  {
-    std::lock_guard<std::mutex> lock(progress_mutex);
-    finished = true;
-  }
-  progress_cv.notify_all();
-  if (progress_thread.joinable()) progress_thread.join();
+  const Status fatal = pipeline.run(prepare_threads, progress_, progress_interval_);
 
   IngestSummary summary;
   static_cast<IngestProgress&>(summary) = counters.snapshot();

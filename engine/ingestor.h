@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/shard.h"
 
 namespace vista::engine {
 
@@ -66,6 +67,9 @@ struct IngestOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Index spec when the collection is created by this run; empty: the engine's default.
   std::string index_spec;
+  // Only the items of this shard (engine/shard.h); the others are passed over before any file
+  // is read and counted nowhere. Unset: every item.
+  std::optional<ShardSpec> shard;
 };
 
 struct IngestProgress {

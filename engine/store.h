@@ -6,7 +6,8 @@
 //   ids        external id (UTF-8 bytes)       -> internal id (8-byte big-endian)
 //   changes    commit sequence (8-byte BE)     -> change-log entry: internal ids removed and
 //              added by that batch (see engine/collection.h for how replay uses it)
-//   meta       "config" -> collection config JSON; "sequence", "next_id" -> uint64 BE
+//   meta       "config" -> collection config JSON; "sequence", "next_id" -> uint64 BE;
+//              "import/<segment id>" -> JSON record of an imported segment (engine/segment.h)
 //
 // Big-endian keys make RocksDB's bytewise order the numeric order, so iterating `changes` from
 // seq+1 yields the batches after a snapshot in commit order.

@@ -502,6 +502,35 @@ TEST(CollectionTest, RebuildChangesSpecAndCompactsTombstones) {
   EXPECT_EQ(again->count(), 150);
 }
 
+// A search that returns vectors reads them from the store and checks their size like every
+// other read: a damaged record is Corruption, never a vector of the wrong length.
+TEST(CollectionTest, SearchWithVectorsReportsADamagedVectorRecord) {
+  TempDir tmp;
+  const Document d0 = doc("d0", 1);
+  {
+    auto c = make(tmp.path());
+    ASSERT_TRUE(c->upsert(kModel, {d0}).is_ok());
+  }  // closed with a snapshot: the reopened index does not read the vectors family
+  {
+    StoreOptions so;
+    auto store = Store::open(tmp.path() / "c" / "rocksdb", so);
+    ASSERT_TRUE(store.is_ok()) << store.status();
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(Family::kVectors), Store::encode_u64(1), "abc");
+    ASSERT_TRUE((*store)->write(&batch).is_ok());
+  }
+  auto c = reopen(tmp.path());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(search_one(*c, d0.vector, 1).at(0).document.id, "d0");  // no vector asked: fine
+  SearchOptions o;
+  o.k = 1;
+  o.include_vectors = true;
+  auto r = c->search(kModel, d0.vector.data(), 1, o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status();
+  EXPECT_NE(r.status().message().find("has 3 bytes"), std::string::npos) << r.status();
+}
+
 // A rebuild commits the new spec first and snapshots after; a crash in between leaves a
 // snapshot of the old spec, which open() must not use.
 TEST(CollectionTest, SnapshotOfAnotherSpecIsNotUsed) {
