@@ -15,14 +15,8 @@ InProcessApi::~InProcessApi() {
 }
 
 Result<std::unique_ptr<InProcessApi>> InProcessApi::open(const ServerSettings& settings) {
-  VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
-                         engine::Engine::open(engine_options(settings)));
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
-                         ImageStore::open(settings.data_dir, settings.sync_writes));
   VISTA_ASSIGN_OR_RETURN(std::string token, make_local_token());
-  auto service = std::make_unique<Service>(settings, std::move(engine), std::move(images),
-                                           std::move(guard), token);
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::open(settings, token));
   return std::unique_ptr<InProcessApi>(new InProcessApi(std::move(service), std::move(token)));
 }
 

@@ -83,6 +83,10 @@ std::string document_image_url(const std::string& collection, const engine::Docu
 // indexed it chose it) of at most max_bytes. NotFound / InvalidArgument / ResourceExhausted.
 Result<std::string> read_indexed_file(const std::string& path, uint64_t max_bytes);
 
+// Lowercase hex of the bytes, and back (nullopt for odd length or a non-hex digit).
+std::string hex_encode(std::string_view bytes);
+std::optional<std::string> hex_decode(std::string_view hex);
+
 // Percent-encodes one path segment (for URLs the server hands out).
 std::string encode_path_segment(std::string_view segment);
 // Decodes %XX escapes of one path segment. Returns false for a malformed escape.

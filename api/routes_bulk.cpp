@@ -20,43 +20,19 @@ namespace {
 // Cursors are opaque to clients: the last id of a page, hex-encoded so that they travel in a
 // query string without escaping.
 std::string encode_cursor(const std::string& id) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : id) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return hex_encode(id);
 }
 
 std::optional<std::string> decode_cursor(const std::string& text) {
-  if (text.empty() || text.size() % 2 != 0 || text.size() > 2 * engine::kMaxExternalIdBytes)
-    return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < text.size(); i += 2) {
-    const int hi = nibble(text[i]), lo = nibble(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
+  if (text.empty() || text.size() > 2 * engine::kMaxExternalIdBytes) return std::nullopt;
+  return hex_decode(text);
 }
 
 }  // namespace
 
 void Service::get_openapi(const httplib::Request& req, httplib::Response& res,
                           const std::vector<std::string>&) {
-  const std::string etag(openapi_yaml_etag());
-  res.set_header("ETag", etag);
-  res.set_header("Cache-Control", "no-cache");
-  if (req.get_header_value("If-None-Match") == etag) {
-    res.status = 304;
-    return;
-  }
+  if (not_modified(req, res, std::string(openapi_yaml_etag()))) return;
   const std::string_view text = openapi_yaml();
   res.status = 200;
   res.set_content(text.data(), text.size(), "application/yaml; charset=utf-8");
@@ -163,9 +139,7 @@ void Service::delete_documents(const httplib::Request& req, httplib::Response& r
     }
     deleted = remove_documents(name, ids, &missing);
   } else {
-    auto filter = engine::Filter::compile(*filter_json);
-    if (!filter.is_ok()) fail(filter.status(), false, "compiling a filter");
-    auto ids = collection(name)->ids_matching(*filter);
+    auto ids = collection(name)->ids_matching(filter_from(*filter_json));
     if (!ids.is_ok()) fail(ids.status(), false, "finding documents");
     // In slices, so that one slice's write and id locks stay short.
     for (size_t start = 0; start < ids->size(); start += kMaxIdsPerRequest) {
@@ -189,12 +163,7 @@ void Service::count_documents(const httplib::Request& req, httplib::Response& re
     filter_json = r.any("filter");
     r.finish();
   }
-  engine::Filter filter;
-  if (filter_json) {
-    auto compiled = engine::Filter::compile(*filter_json);
-    if (!compiled.is_ok()) fail(compiled.status(), false, "compiling a filter");
-    filter = std::move(compiled).value();
-  }
+  const engine::Filter filter = filter_json ? filter_from(*filter_json) : engine::Filter();
   auto counted = collection(params[0])->count(filter);
   if (!counted.is_ok()) fail(counted.status(), false, "counting documents");
   send_json(res, 200, {{"count", *counted}});

@@ -55,11 +55,7 @@ Service::SearchRequest Service::parse_search(const json& body, const std::string
     options.params.ef_search = check("ef_search", ef);
     options.params.nprobe = check("nprobe", nprobe);
   }
-  if (filter) {
-    auto compiled = engine::Filter::compile(*filter);
-    if (!compiled.is_ok()) fail(compiled.status(), false, "compiling a filter");
-    options.filter = std::move(compiled).value();
-  }
+  if (filter) options.filter = filter_from(*filter);
   options.include_metadata = out.with_metadata;
   options.include_vectors = out.with_vector;
 

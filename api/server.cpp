@@ -86,15 +86,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& setti
   // A client that goes away mid-response must not kill the process: writes to its socket fail
   // with EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
-  VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
-
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
-                         engine::Engine::open(engine_options(settings)));
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
-                         ImageStore::open(settings.data_dir, settings.sync_writes));
   VISTA_ASSIGN_OR_RETURN(std::string token, make_local_token());
-  auto service = std::make_unique<Service>(settings, std::move(engine), std::move(images),
-                                           std::move(guard), token);
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::open(settings, token));
   service->sweep_images();
   if (settings.api_key.empty())
     spdlog::warn("no API key configured: every client that can reach {} may read and write",

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/json_codec.h"
 #include "common/logging.h"
 
 namespace vista::api {
@@ -19,17 +20,11 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Result<std::string> make_local_token() {
-  unsigned char bytes[32];
+  std::string bytes(32, '\0');
   std::ifstream random("/dev/urandom", std::ios::binary);
-  if (!random.read(reinterpret_cast<char*>(bytes), sizeof bytes))
+  if (!random.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
     return Status::io_error("cannot read /dev/urandom for the local access token");
-  static const char kHex[] = "0123456789abcdef";
-  std::string token;
-  for (unsigned char b : bytes) {
-    token += kHex[b >> 4];
-    token += kHex[b & 15];
-  }
-  return token;
+  return hex_encode(bytes);
 }
 
 std::string local_url(const std::string& host, int port) {

@@ -309,9 +309,35 @@ std::string Service::image_url(const std::string& collection, const engine::Docu
   return document_image_url(collection, doc);
 }
 
+engine::Filter Service::filter_from(const json& spec) const {
+  auto compiled = engine::Filter::compile(spec);
+  if (!compiled.is_ok()) fail(compiled.status(), false, "compiling a filter");
+  return std::move(compiled).value();
+}
+
+bool Service::not_modified(const httplib::Request& req, httplib::Response& res,
+                           const std::string& etag) {
+  res.set_header("ETag", etag);
+  res.set_header("Cache-Control", "no-cache");
+  if (req.get_header_value("If-None-Match") != etag) return false;
+  res.status = 304;
+  return true;
+}
+
 void Service::send_json(httplib::Response& res, int status, const json& body) const {
   res.status = status;
   res.set_content(dump(body) + "\n", "application/json");
+}
+
+Result<std::unique_ptr<Service>> Service::open(const ServerSettings& settings,
+                                               std::string local_token) {
+  VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
+                         engine::Engine::open(engine_options(settings)));
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
+                         ImageStore::open(settings.data_dir, settings.sync_writes));
+  return std::make_unique<Service>(settings, std::move(engine), std::move(images),
+                                   std::move(guard), std::move(local_token));
 }
 
 engine::EngineOptions engine_options(const ServerSettings& settings) {

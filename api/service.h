@@ -59,6 +59,11 @@ class Service {
   Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
           std::unique_ptr<ImageStore> images, PathGuard guard, std::string local_token = {});
 
+  // Opens what the routes need for `settings`: the path guard, the engine (and model), the
+  // image store. The engine's Status on failure.
+  static Result<std::unique_ptr<Service>> open(const ServerSettings& settings,
+                                               std::string local_token);
+
   // httplib hooks.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
   void dispatch(const httplib::Request& req, httplib::Response& res);
@@ -118,6 +123,11 @@ class Service {
   // Reads an image_path inside the roots.
   ConfinedFile image_from_path(const std::string& path) const;
   void check_text(const std::optional<std::string>& text, const std::string& where) const;
+  // Compiles a filter from a request (422 naming the place on failure).
+  engine::Filter filter_from(const nlohmann::json& spec) const;
+  // Answers 304 when the request already has `etag`; otherwise sets the caching headers.
+  static bool not_modified(const httplib::Request& req, httplib::Response& res,
+                           const std::string& etag);
   // Removes documents and their stored images. Returns how many were removed; the ids that did
   // not exist go to `missing`.
   int64_t remove_documents(const std::string& collection, const std::vector<std::string>& ids,

@@ -7,13 +7,6 @@
 
 namespace {
 
-std::string clip(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max - 3;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "...";
-}
-
 vista::cli::CommandRunner setup_documents(CLI::App& sub) {
   struct Args {
     vista::cli::EngineArgs engine;
@@ -100,8 +93,8 @@ vista::cli::CommandRunner setup_documents(CLI::App& sub) {
               ? ""
               : d["metadata"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       std::printf("%-*s  %-40s  %s\n", static_cast<int>(width),
-                  clip(d["id"].get<std::string>(), 40).c_str(), clip(text, 40).c_str(),
-                  clip(meta, 80).c_str());
+                  vista::cli::clip(d["id"].get<std::string>(), 40).c_str(), vista::cli::clip(text, 40).c_str(),
+                  vista::cli::clip(meta, 80).c_str());
     }
     if (documents.empty()) std::printf("(no documents)\n");
     if (!next.is_null())

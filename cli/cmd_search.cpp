@@ -15,14 +15,6 @@
 
 namespace {
 
-// Cuts a UTF-8 string to at most `max` bytes without splitting a character.
-std::string clip(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max - 3;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "...";
-}
-
 vista::cli::CommandRunner setup_search(CLI::App& sub) {
   struct Args {
     vista::cli::EngineArgs engine;
@@ -111,8 +103,8 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
       std::string meta =
           md.empty() ? "" : md.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       std::printf("%-4lld  %-*s  %.4f   %s\n", static_cast<long long>(++rank),
-                  static_cast<int>(id_width), clip(h["id"].get<std::string>(), 40).c_str(),
-                  h["score"].get<double>(), clip(meta, 100).c_str());
+                  static_cast<int>(id_width), vista::cli::clip(h["id"].get<std::string>(), 40).c_str(),
+                  h["score"].get<double>(), vista::cli::clip(meta, 100).c_str());
     }
     if (hits.empty()) std::printf("(no hits)\n");
     std::fprintf(stderr, "%zu hit(s) in %.1f ms%s\n", hits.size(), r["took_ms"].get<double>(),

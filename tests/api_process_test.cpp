@@ -238,7 +238,8 @@ TEST(ApiProcessTest, CliCommandsGoThroughARunningServer) {
   std::vector<std::string> paged;
   VistaRun page = run_vista("documents " + d + " --collection live --limit 3 --all --json");
   ASSERT_EQ(page.exit_code, 0) << page.err;
-  for (const auto& doc : json::parse(page.out)["documents"]) paged.push_back(doc["id"]);
+  const json paged_docs = json::parse(page.out)["documents"];
+  for (const auto& doc : paged_docs) paged.push_back(doc["id"]);
   stop = true;
   traffic.join();
   EXPECT_GT(searches.load(), 0);
@@ -247,11 +248,13 @@ TEST(ApiProcessTest, CliCommandsGoThroughARunningServer) {
   // Nothing lost, nothing twice: every page during the writes held distinct ids, and the final
   // listing is exactly the acknowledged documents.
   std::set<std::string> unique_paged(paged.begin(), paged.end());
+  EXPECT_FALSE(paged.empty());
   EXPECT_EQ(unique_paged.size(), paged.size());
   VistaRun all = run_vista("documents " + d + " --collection live --limit 7 --all --json");
   ASSERT_EQ(all.exit_code, 0) << all.err;
   std::vector<std::string> final_ids;
-  for (const auto& doc : json::parse(all.out)["documents"]) final_ids.push_back(doc["id"]);
+  const json final_docs = json::parse(all.out)["documents"];
+  for (const auto& doc : final_docs) final_ids.push_back(doc["id"]);
   std::vector<std::string> expected = acknowledged;
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(final_ids, expected);
