@@ -126,6 +126,7 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
       {"GET", "/v1/collections/{name}/documents/{id}/image", Access::kRead,
        &Service::get_document_image},
       {"POST", "/v1/collections/{name}/search", Access::kRead, &Service::search},
+      {"POST", "/v1/collections/{name}/import", Access::kWrite, &Service::import_segment},
       {"POST", "/v1/embed", Access::kRead, &Service::embed},
   };
   for (const auto& s : specs)

@@ -33,6 +33,7 @@
 #include "api/settings.h"
 #include "api/thumbnails.h"
 #include "engine/engine.h"
+#include "engine/segment.h"
 
 namespace vista::api {
 
@@ -113,6 +114,8 @@ class Service {
                        const std::vector<std::string>&);
   void search_batch(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
   void ingest(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void import_segment(const httplib::Request&, httplib::Response&,
+                      const std::vector<std::string>&);
 
   // Shared helpers (throw ApiError).
   [[noreturn]] void fail(const Status& status, bool client_image, const char* what) const;
@@ -120,6 +123,8 @@ class Service {
   ImageStore::Bucket bucket(const engine::Collection& coll) const;
   // Decodes a base64 image field, checking the byte limit.
   std::string image_from_base64(const std::string& text, const std::string& where) const;
+  // Opens a segment folder inside the roots (every file it lists checked too).
+  engine::Segment segment_at(const std::string& path) const;
   // Reads an image_path inside the roots.
   ConfinedFile image_from_path(const std::string& path) const;
   void check_text(const std::optional<std::string>& text, const std::string& where) const;

@@ -62,6 +62,20 @@ Result<cv::Mat> to_rgb(const DecodedImage& img) {
       for (size_t i = 0; i < n; ++i)
         dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = static_cast<uint8_t>(img.samples16[i] >> 8);
       return out;
+    case PixelMode::kI:
+      if (img.samples_i32.size() < n) break;
+      for (size_t i = 0; i < n; ++i)
+        dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] =
+            static_cast<uint8_t>(std::clamp(img.samples_i32[i], 0, 255));
+      return out;
+    case PixelMode::kF:
+      if (img.samples_f32.size() < n) break;
+      for (size_t i = 0; i < n; ++i) {
+        const float v = img.samples_f32[i];
+        dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] =
+            static_cast<uint8_t>(v > 0.0f ? std::min(v, 255.0f) : 0.0f);  // NaN -> 0
+      }
+      return out;
   }
   return Status::corruption("the decoded image has fewer samples than its size says");
 }

@@ -151,13 +151,14 @@ Result<SegmentManifest> parse_manifest(const std::string& text, const fs::path& 
   return m;
 }
 
-// Test-only pause point: VISTA_TEST_IMPORT_PAUSE="N:FILE" makes the N-th segment commit of
-// this process create FILE and wait there forever, so a test can kill the process with the
-// import provably in flight.
-void maybe_pause_before_commit() {
-  static std::atomic<int> commits{0};
-  const int n = ++commits;
-  const char* spec = std::getenv("VISTA_TEST_IMPORT_PAUSE");
+// Test-only pause points. When the environment variable `name` is "N:FILE", the N-th pass of
+// this process through the point creates FILE and waits there forever, so that a test can kill
+// the process with the work provably at that point:
+//   VISTA_TEST_IMPORT_PAUSE   before a segment's commit (import_segment)
+//   VISTA_TEST_SEGMENT_PAUSE  before a shard's segment is written (write_segment)
+void test_pause_point(const char* name, std::atomic<int>& passes) {
+  const int n = ++passes;
+  const char* spec = std::getenv(name);
   if (!spec) return;
   const std::string s(spec);
   const size_t colon = s.find(':');
@@ -165,6 +166,8 @@ void maybe_pause_before_commit() {
   std::ofstream(s.substr(colon + 1)) << ::getpid() << "\n";
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
+std::atomic<int> import_commits{0};
+std::atomic<int> segment_writes{0};
 
 bool same_stored_content(const Document& stored, const Document& incoming) {
   return stored.content_hash && incoming.content_hash &&
@@ -179,6 +182,7 @@ fs::path segment_staging_dir(const fs::path& segment_dir) { return segment_dir /
 Result<SegmentManifest> write_segment(const Collection& collection,
                                       const std::optional<fs::path>& errors_report,
                                       SegmentManifest m, const fs::path& dir) {
+  test_pause_point("VISTA_TEST_SEGMENT_PAUSE", segment_writes);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::io_error("cannot create segment folder " + dir.string() + ": " + ec.message());
@@ -396,7 +400,7 @@ Result<SegmentImportResult> import_segment(Catalog& catalog, const std::string& 
                  {"unchanged", result.unchanged},
                  {"segment_created_at_ms", m.created_at_ms}};
   const ImportMark mark{segment.id(), record.dump()};
-  maybe_pause_before_commit();
+  test_pause_point("VISTA_TEST_IMPORT_PAUSE", import_commits);
   // The collection's own identity: the checkpoint hash was compared above; names may differ.
   VISTA_RETURN_IF_ERROR(coll->upsert(coll->info().model, changed, &mark).status());
   spdlog::info("imported segment {} into '{}': {} inserted, {} updated, {} unchanged",

@@ -12,6 +12,7 @@ PACKAGES=(
   libjpeg62-turbo-dev libpng-dev libgif-dev libwebp-dev libtiff-dev zlib1g-dev
   libssl-dev libcsv-dev libxxhash-dev libdnnl-dev
   chromium
+  slurm-wlm munge
 )
 
 missing=()
@@ -38,6 +39,9 @@ if [[ "$e2e_want" != "$e2e_have" ]]; then
   echo "setup: installing playwright-core $e2e_want into tests/e2e/node_modules"
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The sample collection (data/sample/images), which the Slurm test ingests.
+bash scripts/sample-data.sh
 
 BUILD_TYPE="${VISTA_BUILD_TYPE:-Release}"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE"

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -36,15 +37,18 @@ inline std::string read_text_file(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// argv[0] is looked up on PATH. `io_dir` receives <name>.out and <name>.err.
-inline ChildProcess start_child(const std::vector<std::string>& argv,
-                                const std::filesystem::path& io_dir, const std::string& name,
-                                const std::vector<std::pair<std::string, std::string>>& env = {},
-                                const std::filesystem::path& cwd = {}) {
+// Environment changes for a child: a value sets the variable, std::nullopt removes it.
+using ChildEnv = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+// argv[0] is looked up on PATH; stdout and stderr go to the files `out` and `err`.
+inline ChildProcess start_child_with_files(const std::vector<std::string>& argv,
+                                           const std::filesystem::path& out_path,
+                                           const std::filesystem::path& err_path,
+                                           const ChildEnv& env = {},
+                                           const std::filesystem::path& cwd = {}) {
   ChildProcess c;
-  std::filesystem::create_directories(io_dir);
-  c.out = io_dir / (name + ".out");
-  c.err = io_dir / (name + ".err");
+  c.out = out_path;
+  c.err = err_path;
   const std::string out = c.out.string(), err = c.err.string();
   c.pid = fork();
   if (c.pid == 0) {
@@ -54,7 +58,7 @@ inline ChildProcess start_child(const std::vector<std::string>& argv,
     dup2(o, 1);
     dup2(e, 2);
     dup2(in, 0);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    for (const auto& [k, v] : env) v ? setenv(k.c_str(), v->c_str(), 1) : unsetenv(k.c_str());
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -63,6 +67,15 @@ inline ChildProcess start_child(const std::vector<std::string>& argv,
     _exit(127);
   }
   return c;
+}
+
+// As above, with <name>.out and <name>.err in `io_dir`.
+inline ChildProcess start_child(const std::vector<std::string>& argv,
+                                const std::filesystem::path& io_dir, const std::string& name,
+                                const ChildEnv& env = {}, const std::filesystem::path& cwd = {}) {
+  std::filesystem::create_directories(io_dir);
+  return start_child_with_files(argv, io_dir / (name + ".out"), io_dir / (name + ".err"), env,
+                                cwd);
 }
 
 inline ChildExit wait_child(ChildProcess& c) {
@@ -82,8 +95,7 @@ inline ChildExit wait_child(ChildProcess& c) {
 // Runs to completion.
 inline ChildExit run_child(const std::vector<std::string>& argv,
                            const std::filesystem::path& io_dir, const std::string& name,
-                           const std::vector<std::pair<std::string, std::string>>& env = {},
-                           const std::filesystem::path& cwd = {}) {
+                           const ChildEnv& env = {}, const std::filesystem::path& cwd = {}) {
   ChildProcess c = start_child(argv, io_dir, name, env, cwd);
   return wait_child(c);
 }

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "tests/child_process.h"
 #include "tests/test_support.h"
 
 namespace vista {
@@ -42,25 +43,11 @@ void write_file(const fs::path& p, const std::string& bytes) {
 
 // Starts `vista args...` with stdout/stderr going to files in `io_dir`.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& io_dir) {
-  const std::string bin = vista::testing::vista_binary().string();
-  const std::string out = (io_dir / "stdout").string(), err = (io_dir / "stderr").string();
-  pid_t pid = fork();
-  if (pid == 0) {
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = open("/dev/null", O_RDONLY);
-    dup2(o, 1);
-    dup2(e, 2);
-    dup2(in, 0);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    unsetenv("VISTA_MODEL");
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
+  std::vector<std::string> argv = {vista::testing::vista_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return vista::testing::start_child_with_files(argv, io_dir / "stdout", io_dir / "stderr",
+                                                {{"VISTA_MODEL", std::nullopt}})
+      .pid;
 }
 
 CliRun finish(pid_t pid, const fs::path& io_dir) {

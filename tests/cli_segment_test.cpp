@@ -55,7 +55,7 @@ class CliSegmentTest : public ::testing::Test {
   }
 
   ChildExit vista(std::vector<std::string> args,
-                  const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                  const vista::testing::ChildEnv& env = {}) {
     args.insert(args.begin(), vista::testing::vista_binary().string());
     return vista::testing::run_child(args, tmp_.path() / "io", "run" + std::to_string(runs_++),
                                      env);
@@ -206,6 +206,36 @@ TEST_F(CliSegmentTest, KilledImportFinishesOnRerun) {
   EXPECT_EQ(ids.size(), all_ids.size());
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()), all_ids);
   EXPECT_EQ((*c)->count(), static_cast<int64_t>(all_ids.size()));
+}
+
+// A shard killed after encoding everything but before its segment exists: the same command
+// finds every document in its staging collection (nothing is encoded again) and writes the
+// segment. (A kill in the middle of encoding is the ordinary ingestion case, cli_ingest_test.)
+TEST_F(CliSegmentTest, KilledShardResumesFromItsStagingCollection) {
+  const fs::path out = tmp_.path() / "seg";
+  const fs::path paused = tmp_.path() / "paused";
+  auto child = vista::testing::start_child(
+      {vista::testing::vista_binary().string(), "ingest", "--shard", "1/2", "--segment-out",
+       out.string(), "--model", model_, "--progress", "none", (src_ / "manifest.jsonl").string()},
+      tmp_.path() / "io", "killed", {{"VISTA_TEST_SEGMENT_PAUSE", "1:" + paused.string()}});
+  const bool reached = vista::testing::wait_until([&] { return fs::exists(paused); },
+                                                  std::chrono::seconds(120));
+  if (!reached) kill(child.pid, SIGKILL);
+  ASSERT_TRUE(reached) << vista::testing::read_text_file(child.err);
+  ASSERT_EQ(kill(child.pid, SIGKILL), 0);
+  ChildExit killed = vista::testing::wait_child(child);
+  ASSERT_TRUE(killed.killed_by_signal && killed.signal == SIGKILL);
+  EXPECT_FALSE(fs::exists(out / "segment.json"));
+  EXPECT_TRUE(fs::exists(engine::segment_staging_dir(out)));
+  EXPECT_EQ(engine::Segment::open(out).status().code(), StatusCode::kNotFound);
+
+  ChildExit resumed = shard(1, 2, out);
+  ASSERT_LE(resumed.exit_code, 1) << resumed.err;
+  EXPECT_NE(resumed.out.find(" 0 ingested, 0 updated, "), std::string::npos) << resumed.out;
+  auto seg = engine::Segment::open(out);
+  ASSERT_TRUE(seg.is_ok()) << seg.status();
+  EXPECT_GT(seg->manifest().count, 0);
+  EXPECT_FALSE(fs::exists(engine::segment_staging_dir(out)));
 }
 
 TEST_F(CliSegmentTest, SegmentOfAnotherModelIsRefusedNamingBoth) {

@@ -18,6 +18,7 @@
 #include "encoder/image/image_decoder.h"
 #include "encoder/image/pillow_resample.h"
 #include "encoder/image/preprocess.h"
+#include "tests/image_test_util.h"
 #include "tests/test_support.h"
 
 namespace vista::encoder {
@@ -26,9 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<uint8_t> read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
-                              std::istreambuf_iterator<char>());
+  return testing::read_file_bytes(path);
 }
 
 nlohmann::json load_golden() {
@@ -46,11 +45,7 @@ fs::path image_path(const std::string& golden_name) {
 
 // The expected crop, decoded losslessly by OpenCV (an independent PNG reader), as RGB.
 std::vector<uint8_t> expected_crop(const fs::path& png) {
-  cv::Mat bgr = cv::imread(png.string(), cv::IMREAD_COLOR);
-  if (bgr.empty()) return {};
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return std::vector<uint8_t>(rgb.data, rgb.data + rgb.total() * rgb.elemSize());
+  return testing::read_png_rgb(png);
 }
 
 DecodedImage make_image(PixelMode mode, int w, int h, int channels, std::vector<uint8_t> samples) {

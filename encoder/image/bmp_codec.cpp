@@ -249,7 +249,10 @@ Result<DecodedImage> decode_bmp(const uint8_t* data, size_t size, const DecodeLi
   }
 
   const size_t stride = ((static_cast<size_t>(w) * bits + 31) >> 3) & ~static_cast<size_t>(3);
-  if (stride * ht > size - offset) return truncated("pixel data");
+  // Pillow's raw decoder stops as soon as the last row's pixels are read, so the padding of
+  // that row (the last bytes of the file) may be missing.
+  const size_t row_bytes = (static_cast<size_t>(w) * bits + 7) / 8;
+  if (stride * (ht - 1) + row_bytes > size - offset) return truncated("pixel data");
   std::vector<uint8_t> indices;
   if (kind == Kind::kPalette) indices.resize(static_cast<size_t>(w) * ht);
   uint8_t* out = image.samples.data();

@@ -22,6 +22,10 @@ Status check_dimensions(const char* format, uint64_t width, uint64_t height,
 // Allocates width * height * channels samples; the caller has run check_dimensions().
 void allocate_samples(DecodedImage& image, PixelMode mode, int width, int height, int channels);
 
+// Pillow's exif_transpose for an Orientation value (2-8; other values change nothing): the
+// samples are flipped or rotated, and width and height swap for 5-8.
+void apply_orientation(DecodedImage& image, int orientation);
+
 Result<DecodedImage> decode_jpeg(const uint8_t* data, size_t size, const DecodeLimits& limits);
 Result<DecodedImage> decode_png(const uint8_t* data, size_t size, const DecodeLimits& limits);
 Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLimits& limits);

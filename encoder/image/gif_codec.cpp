@@ -3,7 +3,10 @@
 //   - pixels outside the frame are the frame's transparent index if it has one, else 0;
 //   - mode "P" with the frame's local palette or else the global one; mode "L" (index = gray)
 //     when there is no palette or the palette is the identity gray ramp (Pillow drops those);
-//   - palette entries past the colour table are black.
+//   - palette entries past the colour table are black;
+//   - LZW minimum code sizes 9 to 12, which giflib refuses, go through a decoder that follows
+//     Pillow's (libImaging/GifDecode.c): codes up to 12 bits, literal codes above 255 keep their
+//     low byte.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -62,6 +65,106 @@ Status gif_failure(const Reader& reader, int error) {
   return Status::corruption(std::string("broken GIF file: ") + (text ? text : "unknown error"));
 }
 
+// The LZW stream of one frame with a minimum code size of 9 to 12, as Pillow's GifDecode.c reads
+// it: sub-blocks are consumed only when complete, a clear code right after a clear is ignored,
+// the string table stops growing at 4096 entries and the code width at 12 bits. Rows are filled
+// in `rows` order (interlaced or not) until the frame is complete.
+Status decode_wide_lzw(const Reader& reader, int min_code_size, int frame_width,
+                       const std::vector<int>& rows, std::vector<uint8_t>* frame) {
+  constexpr int kMaxBits = 12;
+  constexpr int kTableSize = 1 << kMaxBits;
+  const int clear = 1 << min_code_size;
+  const int end = clear + 1;
+  std::vector<uint8_t> suffix(kTableSize, 0);
+  std::vector<uint16_t> prefix(kTableSize, 0);
+  std::vector<uint8_t> stack(kTableSize);  // a string, written from the right
+
+  const uint8_t* in = reader.data;
+  size_t pos = reader.offset;
+  size_t block_left = 0;
+  uint32_t bit_buffer = 0;
+  int bit_count = 0;
+  int code_size = 0, code_mask = 0, next = 0, last_code = 0;
+  uint8_t last_data = 0;
+  bool after_clear = true;
+  auto reset = [&]() {
+    next = clear + 2;
+    code_size = min_code_size + 1;
+    code_mask = (1 << code_size) - 1;
+    after_clear = true;
+  };
+  reset();
+
+  const size_t total = rows.size() * static_cast<size_t>(frame_width);
+  size_t written = 0;
+  auto emit = [&](uint8_t v) {
+    const size_t row = written / frame_width;
+    (*frame)[static_cast<size_t>(rows[row]) * frame_width + written % frame_width] = v;
+    ++written;
+  };
+  const Status truncated = Status::corruption(std::string(kTruncatedMessage) + " (GIF)");
+  const Status broken = Status::corruption("broken GIF file: invalid LZW code");
+
+  while (written < total) {
+    while (bit_count < code_size) {
+      if (block_left == 0) {
+        // Pillow waits for a whole sub-block before reading any of it.
+        if (pos >= reader.size || reader.size - pos < static_cast<size_t>(in[pos]) + 1) {
+          return truncated;
+        }
+        block_left = in[pos++];
+        continue;
+      }
+      bit_buffer |= static_cast<uint32_t>(in[pos++]) << bit_count;
+      bit_count += 8;
+      --block_left;
+    }
+    int code = static_cast<int>(bit_buffer & static_cast<uint32_t>(code_mask));
+    bit_buffer >>= code_size;
+    bit_count -= code_size;
+
+    if (code == clear) {
+      if (!after_clear) reset();
+      continue;
+    }
+    if (code == end) return truncated;  // the frame ends before its last pixel
+    if (after_clear) {
+      if (code > clear) return broken;
+      last_data = static_cast<uint8_t>(code);
+      last_code = code;
+      after_clear = false;
+      emit(last_data);
+      continue;
+    }
+    const int this_code = code;
+    if (code > next) return broken;
+    int top = kTableSize;
+    if (code == next) {
+      stack[--top] = last_data;
+      code = last_code;
+    }
+    while (code >= clear) {
+      if (top <= 0 || code >= kTableSize) return broken;
+      stack[--top] = suffix[code];
+      code = prefix[code];
+    }
+    last_data = static_cast<uint8_t>(code);
+    if (next < kTableSize) {
+      suffix[next] = static_cast<uint8_t>(code);
+      prefix[next] = static_cast<uint16_t>(last_code);
+      if (next == code_mask && code_size < kMaxBits) {
+        ++code_size;
+        code_mask = (1 << code_size) - 1;
+      }
+      ++next;
+    }
+    last_code = this_code;
+    emit(last_data);
+    for (int i = top; i < kTableSize && written < total; ++i) emit(stack[i]);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLimits& limits) {
@@ -101,7 +204,18 @@ Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLi
     }
     if (record != IMAGE_DESC_RECORD_TYPE) continue;
 
-    if (DGifGetImageDesc(gif.get()) == GIF_ERROR) return gif_failure(reader, gif->Error);
+    // giflib refuses an LZW minimum code size above 8 right after reading the descriptor, the
+    // colour table and that size byte (unbuffered, so it is the last byte read); Pillow decodes
+    // sizes up to 12, and so does decode_wide_lzw().
+    int wide_code_size = 0;
+    if (DGifGetImageDesc(gif.get()) == GIF_ERROR) {
+      const int code_size = reader.offset > 0 ? reader.data[reader.offset - 1] : 0;
+      if (reader.ran_out || gif->Error != D_GIF_ERR_READ_FAILED || code_size <= 8 ||
+          code_size > 12) {
+        return gif_failure(reader, gif->Error);
+      }
+      wide_code_size = code_size;
+    }
     const GifImageDesc& desc = gif->Image;
     const int x0 = desc.Left, y0 = desc.Top;
     const int fw = desc.Width, fh = desc.Height;
@@ -131,11 +245,23 @@ Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLi
     } else {
       for (int y = 0; y < fh; ++y) order.push_back(y);
     }
-    for (int row : order) {
-      if (fw > 0 && DGifGetLine(gif.get(), line.data(), fw) == GIF_ERROR) {
-        return gif_failure(reader, gif->Error);
+    if (wide_code_size > 0) {
+      std::vector<uint8_t> frame(static_cast<size_t>(fw) * fh,
+                                 static_cast<uint8_t>(transparency >= 0 ? transparency : 0));
+      if (fw > 0) {
+        VISTA_RETURN_IF_ERROR(decode_wide_lzw(reader, wide_code_size, fw, order, &frame));
       }
-      std::memcpy(&indices[static_cast<size_t>(y0 + row) * w + x0], line.data(), fw);
+      for (int row = 0; row < fh; ++row) {
+        std::memcpy(&indices[static_cast<size_t>(y0 + row) * w + x0],
+                    &frame[static_cast<size_t>(row) * fw], fw);
+      }
+    } else {
+      for (int row : order) {
+        if (fw > 0 && DGifGetLine(gif.get(), line.data(), fw) == GIF_ERROR) {
+          return gif_failure(reader, gif->Error);
+        }
+        std::memcpy(&indices[static_cast<size_t>(y0 + row) * w + x0], line.data(), fw);
+      }
     }
 
     DecodedImage image;

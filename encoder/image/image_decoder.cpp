@@ -1,9 +1,12 @@
 #include "encoder/image/image_decoder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <new>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "encoder/image/codec_internal.h"
 
@@ -19,6 +22,8 @@ std::string_view pixel_mode_name(PixelMode mode) {
     case PixelMode::kP: return "P";
     case PixelMode::k1: return "1";
     case PixelMode::kI16: return "I;16";
+    case PixelMode::kI: return "I";
+    case PixelMode::kF: return "F";
   }
   return "?";
 }
@@ -100,13 +105,59 @@ void allocate_samples(DecodedImage& image, PixelMode mode, int width, int height
   image.width = width;
   image.height = height;
   image.channels = channels;
-  if (mode == PixelMode::kI16) {
-    image.samples.clear();
-    image.samples16.assign(static_cast<size_t>(width) * height, 0);
-  } else {
-    image.samples16.clear();
-    image.samples.assign(static_cast<size_t>(width) * height * channels, 0);
+  image.samples.clear();
+  image.samples16.clear();
+  image.samples_i32.clear();
+  image.samples_f32.clear();
+  const size_t pixels = static_cast<size_t>(width) * height;
+  switch (mode) {
+    case PixelMode::kI16: image.samples16.assign(pixels, 0); break;
+    case PixelMode::kI: image.samples_i32.assign(pixels, 0); break;
+    case PixelMode::kF: image.samples_f32.assign(pixels, 0.0f); break;
+    default: image.samples.assign(pixels * channels, 0); break;
   }
+}
+
+namespace {
+
+// Rearranges width x height pixels of `channels` elements as Pillow's Image.transpose does for
+// the orientation's method; for 5-8 the result is height x width.
+template <typename T>
+void transpose_pixels(std::vector<T>& v, int width, int height, int channels, int orientation) {
+  if (v.empty()) return;
+  const bool swapped = orientation >= 5;
+  const int out_w = swapped ? height : width;
+  const int out_h = swapped ? width : height;
+  std::vector<T> out(v.size());
+  for (int y = 0; y < out_h; ++y) {
+    for (int x = 0; x < out_w; ++x) {
+      int sx = x, sy = y;
+      switch (orientation) {
+        case 2: sx = width - 1 - x; break;                       // FLIP_LEFT_RIGHT
+        case 3: sx = width - 1 - x, sy = height - 1 - y; break;  // ROTATE_180
+        case 4: sy = height - 1 - y; break;                      // FLIP_TOP_BOTTOM
+        case 5: sx = y, sy = x; break;                           // TRANSPOSE
+        case 6: sx = y, sy = height - 1 - x; break;              // ROTATE_270
+        case 7: sx = width - 1 - y, sy = height - 1 - x; break;  // TRANSVERSE
+        case 8: sx = width - 1 - y, sy = x; break;               // ROTATE_90
+      }
+      const T* from = &v[(static_cast<size_t>(sy) * width + sx) * channels];
+      std::copy(from, from + channels, &out[(static_cast<size_t>(y) * out_w + x) * channels]);
+    }
+  }
+  v.swap(out);
+}
+
+}  // namespace
+
+void apply_orientation(DecodedImage& image, int orientation) {
+  if (orientation < 2 || orientation > 8) return;  // 1, absent or invalid: Pillow leaves it
+  const int c = image.channels;
+  transpose_pixels(image.samples, image.width, image.height, c, orientation);
+  transpose_pixels(image.samples16, image.width, image.height, 1, orientation);
+  transpose_pixels(image.samples_i32, image.width, image.height, 1, orientation);
+  transpose_pixels(image.samples_f32, image.width, image.height, 1, orientation);
+  if (orientation >= 5) std::swap(image.width, image.height);
 }
 
 }  // namespace internal

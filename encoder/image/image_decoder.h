@@ -6,7 +6,9 @@
 // JPEG files named *.png). Supported: JPEG (baseline, progressive, grayscale, CMYK/YCCK with
 // Adobe inversion), PNG (1/2/4/8/16-bit; gray, gray+alpha, palette with or without tRNS, RGB,
 // RGBA; interlaced), WebP (lossy, lossless, alpha; first frame of an animation), BMP, TIFF (first
-// page) and GIF (first frame). EXIF orientation is deliberately NOT applied, as in the reference.
+// page) and GIF (first frame). EXIF orientation of JPEG, PNG and WebP is deliberately NOT applied,
+// as in the reference; a TIFF's Orientation tag is, because Pillow applies it when it loads a
+// TIFF. docs/image-decoding.md lists every layout and what becomes of it.
 //
 // Failure: every problem is a Status, never a crash or an exit():
 //   - Corruption: empty input, truncated data ("image file is truncated"), damaged streams;
@@ -44,9 +46,11 @@ enum class PixelMode {
   kP,     // palette; see DecodedImage::samples
   k1,     // bilevel
   kI16,   // 16-bit gray ("I;16"); see DecodedImage::samples16
+  kI,     // 32-bit signed gray ("I", from signed 16/32-bit TIFFs); see DecodedImage::samples_i32
+  kF,     // 32-bit float gray ("F"); see DecodedImage::samples_f32
 };
 
-// Pillow's name for a mode: "L", "LA", "RGB", "RGBA", "CMYK", "P", "1", "I;16".
+// Pillow's name for a mode: "L", "LA", "RGB", "RGBA", "CMYK", "P", "1", "I;16", "I", "F".
 std::string_view pixel_mode_name(PixelMode mode);
 
 // A decoded image as Pillow holds it after load().
@@ -54,7 +58,7 @@ struct DecodedImage {
   PixelMode mode = PixelMode::kRGB;
   int width = 0;
   int height = 0;
-  // Samples per pixel: 1 (L, 1, I;16), 2 (LA), 3 (RGB, P), 4 (RGBA, CMYK).
+  // Samples per pixel: 1 (L, 1, I;16, I, F), 2 (LA), 3 (RGB, P), 4 (RGBA, CMYK).
   int channels = 0;
   // Row-major, interleaved 8-bit samples, width * height * channels bytes.
   //   P: the palette colours already looked up (RGB). Pillow resizes palette images with
@@ -63,6 +67,10 @@ struct DecodedImage {
   std::vector<uint8_t> samples;
   // I;16 only: width * height native 16-bit values.
   std::vector<uint16_t> samples16;
+  // I only: width * height 32-bit signed values.
+  std::vector<int32_t> samples_i32;
+  // F only: width * height 32-bit floats.
+  std::vector<float> samples_f32;
   // The container format Pillow would report: "JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF".
   std::string format;
   // True when the file stored 16 bits per sample and `samples` holds the high bytes (Pillow's

@@ -1,7 +1,9 @@
 #include "encoder/image/pillow_resample.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace vista::encoder::internal {
@@ -158,29 +160,47 @@ void vertical8(View<uint8_t> in, int row0, int col0, int cols, const AxisPlan& p
   }
 }
 
-// 16-bit passes: double weights, Pillow's ROUND_UP and CLIP16.
+// Wide passes: double weights, one accumulator per output, the sum stored by Store.
 inline uint16_t round_clip16(double ss) {
   const int v = static_cast<int>(ss >= 0.0 ? ss + 0.5F : ss - 0.5F);
   return static_cast<uint16_t>(v <= 0 ? 0 : v < 65536 ? v : 65535);
 }
 
-void horizontal16(View<uint16_t> in, int row0, int rows, int col0, const AxisPlan& plan,
-                  uint16_t* out) {
+// Pillow's ROUND_UP into an INT32 image. Out of range the C cast is undefined; x86-64's
+// cvttsd2si (what Pillow's wheels run) yields INT32_MIN there, so that is what this returns.
+inline int32_t round_up_int32(double ss) {
+  const double r = ss >= 0.0 ? ss + 0.5F : ss - 0.5F;
+  if (!(r > -2147483649.0 && r < 2147483648.0)) return INT32_MIN;
+  return static_cast<int32_t>(r);
+}
+
+inline uint16_t store_wide(double ss, uint16_t*) {
+  return round_clip16(ss);
+}
+inline int32_t store_wide(double ss, int32_t*) {
+  return round_up_int32(ss);
+}
+inline float store_wide(double ss, float*) {
+  return static_cast<float>(ss);
+}
+
+template <typename T>
+void horizontal_wide(View<T> in, int row0, int rows, int col0, const AxisPlan& plan, T* out) {
   const int n = plan.outputs();
   for (int r = 0; r < rows; ++r) {
-    const uint16_t* line = in.data + static_cast<size_t>(row0 + r) * in.stride;
+    const T* line = in.data + static_cast<size_t>(row0 + r) * in.stride;
     for (int i = 0; i < n; ++i) {
       const double* k = &plan.weights[static_cast<size_t>(i) * plan.ksize];
-      const uint16_t* src = line + (plan.first[i] - col0);
+      const T* src = line + (plan.first[i] - col0);
       double ss = 0.0;
       for (int x = 0; x < plan.count[i]; ++x) ss += src[x] * k[x];
-      out[static_cast<size_t>(r) * n + i] = round_clip16(ss);
+      out[static_cast<size_t>(r) * n + i] = store_wide(ss, static_cast<T*>(nullptr));
     }
   }
 }
 
-void vertical16(View<uint16_t> in, int row0, int col0, int cols, const AxisPlan& plan,
-                uint16_t* out) {
+template <typename T>
+void vertical_wide(View<T> in, int row0, int col0, int cols, const AxisPlan& plan, T* out) {
   for (int i = 0; i < plan.outputs(); ++i) {
     const double* k = &plan.weights[static_cast<size_t>(i) * plan.ksize];
     const int ymin = plan.first[i] - row0;
@@ -189,7 +209,7 @@ void vertical16(View<uint16_t> in, int row0, int col0, int cols, const AxisPlan&
       for (int y = 0; y < plan.count[i]; ++y) {
         ss += in.data[static_cast<size_t>(ymin + y) * in.stride + col0 + xx] * k[y];
       }
-      out[static_cast<size_t>(i) * cols + xx] = round_clip16(ss);
+      out[static_cast<size_t>(i) * cols + xx] = store_wide(ss, static_cast<T*>(nullptr));
     }
   }
 }
@@ -203,13 +223,14 @@ struct Ops8 {
     vertical8(in, row0, col0, cols, p, out);
   }
 };
-struct Ops16 {
-  using T = uint16_t;
+template <typename Wide>
+struct OpsWide {
+  using T = Wide;
   static void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) {
-    horizontal16(in, row0, rows, col0, p, out);
+    horizontal_wide(in, row0, rows, col0, p, out);
   }
   static void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) {
-    vertical16(in, row0, col0, cols, p, out);
+    vertical_wide(in, row0, col0, cols, p, out);
   }
 };
 
@@ -304,13 +325,18 @@ Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window) {
   return out;
 }
 
-Image16 resize_bicubic(const uint16_t* data, int width, int height, const ResizeWindow& window) {
-  Image16 out;
+template <typename T>
+WideImage<T> resize_bicubic(const T* data, int width, int height, const ResizeWindow& window) {
+  WideImage<T> out;
   out.width = window.x1 - window.x0;
   out.height = window.y1 - window.y0;
-  out.data = resample<Ops16>(data, width, height, 1, window);
+  out.data = resample<OpsWide<T>>(data, width, height, 1, window);
   return out;
 }
+
+template WideImage<uint16_t> resize_bicubic(const uint16_t*, int, int, const ResizeWindow&);
+template WideImage<int32_t> resize_bicubic(const int32_t*, int, int, const ResizeWindow&);
+template WideImage<float> resize_bicubic(const float*, int, int, const ResizeWindow&);
 
 Image8 resize_nearest(const Image8View& in, const ResizeWindow& window) {
   Image8 out;

@@ -27,12 +27,15 @@ struct Image8View {
   int channels = 0;
 };
 
-// Native 16-bit single-channel samples (Pillow "I;16").
-struct Image16 {
+// Single-channel samples wider than 8 bits: Pillow's "I;16" (uint16_t), "I" (int32_t) and
+// "F" (float).
+template <typename T>
+struct WideImage {
   int width = 0;
   int height = 0;
-  std::vector<uint16_t> data;
+  std::vector<T> data;
 };
+using Image16 = WideImage<uint16_t>;
 
 // The part [x0, x1) x [y0, y1) of an out_width x out_height resized image.
 struct ResizeWindow {
@@ -45,8 +48,13 @@ struct ResizeWindow {
 // than 100x the width and shrinking: vertical pass first). Returns the window only.
 Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window);
 
-// The same for "I;16" images (floating-point accumulation, rounding to 0..65535).
-Image16 resize_bicubic(const uint16_t* data, int width, int height, const ResizeWindow& window);
+// The same for single-channel wide images, all with double accumulation per pass:
+//   uint16_t ("I;16"): rounded and clipped to 0..65535;
+//   int32_t ("I"): rounded half away from zero, without clipping (a sum outside the int32
+//     range becomes INT32_MIN, as Pillow's conversion does on x86-64);
+//   float ("F"): the sum narrowed to float.
+template <typename T>
+WideImage<T> resize_bicubic(const T* data, int width, int height, const ResizeWindow& window);
 
 // Image.resize(..., NEAREST), Pillow's rule for "P" and "1" images.
 Image8 resize_nearest(const Image8View& in, const ResizeWindow& window);

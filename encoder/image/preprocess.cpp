@@ -16,7 +16,6 @@
 namespace vista::encoder {
 namespace {
 
-using internal::Image16;
 using internal::Image8;
 using internal::ResizeWindow;
 
@@ -41,7 +40,9 @@ Status check_image(const DecodedImage& image) {
   switch (image.mode) {
     case PixelMode::kL:
     case PixelMode::k1:
-    case PixelMode::kI16: expected_channels = 1; break;
+    case PixelMode::kI16:
+    case PixelMode::kI:
+    case PixelMode::kF: expected_channels = 1; break;
     case PixelMode::kLA: expected_channels = 2; break;
     case PixelMode::kRGB:
     case PixelMode::kP: expected_channels = 3; break;
@@ -53,9 +54,13 @@ Status check_image(const DecodedImage& image) {
                                     std::to_string(expected_channels) + " channels, image has " +
                                     std::to_string(image.channels));
   }
-  const bool ok = image.mode == PixelMode::kI16
-                      ? image.samples16.size() == pixels
-                      : image.samples.size() == pixels * static_cast<size_t>(expected_channels);
+  bool ok = false;
+  switch (image.mode) {
+    case PixelMode::kI16: ok = image.samples16.size() == pixels; break;
+    case PixelMode::kI: ok = image.samples_i32.size() == pixels; break;
+    case PixelMode::kF: ok = image.samples_f32.size() == pixels; break;
+    default: ok = image.samples.size() == pixels * static_cast<size_t>(expected_channels); break;
+  }
   if (!ok) return Status::invalid_argument("image sample buffer does not match its size and mode");
   return Status::ok();
 }
@@ -92,8 +97,49 @@ RgbImage to_rgb(PixelMode mode, const Image8& crop) {
         }
         break;
       }
-      case PixelMode::kI16: break;  // handled by the caller
+      case PixelMode::kI16:
+      case PixelMode::kI:
+      case PixelMode::kF: break;  // wide modes: gray_to_rgb()
     }
+  }
+  return rgb;
+}
+
+// Pillow's conversion of one wide sample to 8-bit gray.
+uint8_t to_gray8(uint16_t v) {
+  return v > 255 ? 255 : static_cast<uint8_t>(v);  // I;16 -> L saturates
+}
+uint8_t to_gray8(int32_t v) {
+  return v <= 0 ? 0 : v >= 255 ? 255 : static_cast<uint8_t>(v);  // i2rgb
+}
+uint8_t to_gray8(float v) {
+  // F has no direct RGB conversion: Pillow goes through L (f2l), which truncates. NaN fails
+  // both comparisons; the x86-64 cast of NaN that Pillow's (UINT8) cast compiles to gives 0.
+  if (std::isnan(v)) return 0;
+  return v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<uint8_t>(v);
+}
+
+// Resize + crop of a single-channel wide image, then convert('RGB') (gray replicated).
+template <typename T>
+RgbImage wide_crop_to_rgb(const std::vector<T>& samples, int w, int h, const ResizeWindow& win,
+                          bool same_size, int size) {
+  internal::WideImage<T> crop;
+  if (same_size) {
+    crop.width = crop.height = size;
+    crop.data.resize(static_cast<size_t>(size) * size);
+    for (int y = 0; y < size; ++y) {
+      std::memcpy(&crop.data[static_cast<size_t>(y) * size],
+                  &samples[static_cast<size_t>(win.y0 + y) * w + win.x0], size * sizeof(T));
+    }
+  } else {
+    crop = internal::resize_bicubic(samples.data(), w, h, win);
+  }
+  RgbImage rgb;
+  rgb.width = rgb.height = size;
+  rgb.pixels.resize(static_cast<size_t>(size) * size * 3);
+  for (size_t i = 0; i < crop.data.size(); ++i) {
+    const uint8_t v = to_gray8(crop.data[i]);
+    rgb.pixels[i * 3] = rgb.pixels[i * 3 + 1] = rgb.pixels[i * 3 + 2] = v;
   }
   return rgb;
 }
@@ -127,27 +173,11 @@ Result<RgbImage> preprocess_to_crop(const DecodedImage& image, int size) {
   win.y1 = win.y0 + size;
   const bool same_size = win.out_width == w && win.out_height == h;
 
-  if (image.mode == PixelMode::kI16) {
-    Image16 crop;
-    if (same_size) {
-      crop.width = crop.height = size;
-      crop.data.resize(static_cast<size_t>(size) * size);
-      for (int y = 0; y < size; ++y) {
-        std::memcpy(&crop.data[static_cast<size_t>(y) * size],
-                    &image.samples16[static_cast<size_t>(win.y0 + y) * w + win.x0], size * 2);
-      }
-    } else {
-      crop = internal::resize_bicubic(image.samples16.data(), w, h, win);
-    }
-    RgbImage rgb;
-    rgb.width = rgb.height = size;
-    rgb.pixels.resize(static_cast<size_t>(size) * size * 3);
-    for (size_t i = 0; i < crop.data.size(); ++i) {
-      // Pillow's I;16 -> RGB: values above 255 saturate.
-      const uint8_t v = crop.data[i] > 255 ? 255 : static_cast<uint8_t>(crop.data[i]);
-      rgb.pixels[i * 3] = rgb.pixels[i * 3 + 1] = rgb.pixels[i * 3 + 2] = v;
-    }
-    return rgb;
+  switch (image.mode) {
+    case PixelMode::kI16: return wide_crop_to_rgb(image.samples16, w, h, win, same_size, size);
+    case PixelMode::kI: return wide_crop_to_rgb(image.samples_i32, w, h, win, same_size, size);
+    case PixelMode::kF: return wide_crop_to_rgb(image.samples_f32, w, h, win, same_size, size);
+    default: break;
   }
 
   Image8 crop;

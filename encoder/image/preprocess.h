@@ -6,9 +6,11 @@
 // int(size * long / short); bicubic (a = -0.5) is a separable convolution whose support widens
 // by the scale factor when shrinking, with fixed-point accumulation (22 fractional bits) and
 // rounding/clipping after each pass; P and 1 images use NEAREST; RGBA/LA are resized
-// premultiplied and un-premultiplied with Pillow's integer formulas. The crop offset is
-// int(round((W - size) / 2.0)) with Python's half-to-even rounding. convert('RGB') drops alpha
-// (no compositing), replicates gray, and maps CMYK with Pillow's formula.
+// premultiplied and un-premultiplied with Pillow's integer formulas; I;16, I and F are resized
+// in double precision per pass. The crop offset is int(round((W - size) / 2.0)) with Python's
+// half-to-even rounding. convert('RGB') drops alpha (no compositing), replicates gray (I;16
+// and I clipped to 0..255, F clipped and truncated through L), and maps CMYK with Pillow's
+// formula. docs/image-decoding.md has the table of modes.
 //
 // Thread-safety: all functions are reentrant and keep no global state.
 #pragma once

@@ -1,11 +1,16 @@
 // TIFF (first page) through libtiff, mapped to Pillow's modes (TiffImagePlugin's OPEN_INFO
 // table) for the layouts that occur in practice:
 //   min-is-white/black 1-bit -> "1"; 2/4/8-bit -> "L" (inverted for min-is-white, 2/4-bit
-//   scaled to 8); 16-bit -> "I;16"; gray + unassociated alpha -> "LA"; RGB 8/16-bit with 0-3
-//   extra samples -> "RGB" or "RGBA" (16-bit keeps the high byte; associated alpha is
-//   un-premultiplied as Pillow's "RGBa" unpacker does); palette 1/2/4/8-bit -> "P" (colormap
-//   entries / 256); CMYK 8/16-bit -> "CMYK"; YCbCr -> "RGB" via libtiff's conversion, as Pillow.
-// Other layouts (float, signed, 12/32-bit, LAB, ...) are reported as Unsupported.
+//   scaled to 8); 16-bit -> "I;16"; signed 16/32-bit min-is-black -> "I"; 32-bit float
+//   (min-is-white or min-is-black, never inverted) -> "F"; gray + unassociated alpha -> "LA";
+//   RGB 8/16-bit with 0-3 extra samples -> "RGB" or "RGBA" (16-bit keeps the high byte;
+//   associated alpha is un-premultiplied as Pillow's "RGBa" unpacker does; four samples and no
+//   ExtraSamples tag is "RGBA"); palette 1/2/4/8-bit -> "P" (colormap entries / 256; an 8-bit
+//   palette's unspecified extra sample is ignored); CMYK 8/16-bit -> "CMYK"; YCbCr -> "RGB"
+//   via libtiff's conversion, as Pillow.
+// A missing PhotometricInterpretation tag reads as min-is-white, Pillow's default. The
+// Orientation tag is applied after decoding, as Pillow's load does. Other layouts (CIE L*a*b*
+// and palette + alpha with their reasons, 12-bit, unsigned 32-bit, ...) are Unsupported.
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -167,6 +172,11 @@ struct SampleReader {
         std::memcpy(&v, row + index * 2, 2);  // libtiff has already swapped to native order
         return v;
       }
+      case 32: {
+        uint32_t v;
+        std::memcpy(&v, row + index * 4, 4);
+        return v;
+      }
       default: {
         const size_t bit = index * bps;
         const int shift = 8 - bps - static_cast<int>(bit % 8);
@@ -175,6 +185,31 @@ struct SampleReader {
     }
   }
 };
+
+// libtiff's RGBA interface, as Pillow drives it for YCbCr that is not JPEG-compressed: told
+// that the data is top-left, so that it flips nothing itself (the Orientation tag is applied
+// afterwards, like for every other layout).
+Status read_rgba(TIFF* tif, const MemoryFile& f, uint32_t width, uint32_t height,
+                 DecodedImage* image) {
+  char message[1024] = "";
+  TIFFRGBAImage rgba;
+  if (!TIFFRGBAImageOK(tif, message) || !TIFFRGBAImageBegin(&rgba, tif, 0, message)) {
+    return tiff_failure(f, std::string("cannot convert YCbCr data: ") + message);
+  }
+  rgba.orientation = ORIENTATION_TOPLEFT;
+  rgba.req_orientation = ORIENTATION_TOPLEFT;
+  std::vector<uint32_t> raster(static_cast<size_t>(width) * height);
+  const int ok = TIFFRGBAImageGet(&rgba, raster.data(), width, height);
+  TIFFRGBAImageEnd(&rgba);
+  if (!ok) return tiff_failure(f, "cannot convert YCbCr data");
+  allocate_samples(*image, PixelMode::kRGB, static_cast<int>(width), static_cast<int>(height), 3);
+  for (size_t i = 0; i < raster.size(); ++i) {
+    image->samples[i * 3 + 0] = static_cast<uint8_t>(TIFFGetR(raster[i]));
+    image->samples[i * 3 + 1] = static_cast<uint8_t>(TIFFGetG(raster[i]));
+    image->samples[i * 3 + 2] = static_cast<uint8_t>(TIFFGetB(raster[i]));
+  }
+  return Status::ok();
+}
 
 }  // namespace
 
@@ -206,24 +241,38 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_PLANARCONFIG, &planar);
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_SAMPLEFORMAT, &sample_format);
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_COMPRESSION, &compression);
+  // Pillow reads a missing PhotometricInterpretation as 0 (min-is-white).
   if (!TIFFGetField(tif.get(), TIFFTAG_PHOTOMETRIC, &photometric)) {
-    return Status::unsupported("TIFF without a PhotometricInterpretation tag");
+    photometric = PHOTOMETRIC_MINISWHITE;
   }
+  // Only the tag as the file has it counts: for a missing tag libtiff invents "unspecified"
+  // extra samples, but Pillow reads four RGB samples without the tag as RGBA.
   uint16_t extra_count = 0;
   uint16_t* extra_types = nullptr;
-  TIFFGetFieldDefaulted(tif.get(), TIFFTAG_EXTRASAMPLES, &extra_count, &extra_types);
-  const int first_extra = extra_count > 0 && extra_types ? extra_types[0] : -1;
+  const bool has_extra_tag =
+      TIFFGetField(tif.get(), TIFFTAG_EXTRASAMPLES, &extra_count, &extra_types) == 1;
+  const int first_extra = has_extra_tag && extra_count > 0 && extra_types ? extra_types[0] : -1;
+  uint16_t orientation = ORIENTATION_TOPLEFT;
+  TIFFGetField(tif.get(), TIFFTAG_ORIENTATION, &orientation);
 
   VISTA_RETURN_IF_ERROR(check_dimensions("TIFF", width, height, limits));
   const int w = static_cast<int>(width), h = static_cast<int>(height);
-  const size_t pixels = static_cast<size_t>(w) * h;
   const auto unsupported = [&]() {
     return Status::unsupported("unsupported TIFF layout (photometric " +
                                std::to_string(photometric) + ", " + std::to_string(spp) + "x" +
                                std::to_string(bps) + "-bit samples, sample format " +
                                std::to_string(sample_format) + ")");
   };
-  if (sample_format != SAMPLEFORMAT_UINT) return unsupported();
+  if (photometric == PHOTOMETRIC_CIELAB) {
+    return Status::unsupported(
+        "TIFF in CIE L*a*b* colour (Pillow mode LAB) is not supported: Pillow converts LAB to RGB "
+        "through LittleCMS colour management, whose exact output Vista does not reproduce");
+  }
+  const bool gray = photometric == PHOTOMETRIC_MINISWHITE || photometric == PHOTOMETRIC_MINISBLACK;
+  const bool wide_gray = gray && spp == 1 && bps == 32 && sample_format == SAMPLEFORMAT_IEEEFP;
+  const bool signed_gray = photometric == PHOTOMETRIC_MINISBLACK && spp == 1 &&
+                           (bps == 16 || bps == 32) && sample_format == SAMPLEFORMAT_INT;
+  if (sample_format != SAMPLEFORMAT_UINT && !wide_gray && !signed_gray) return unsupported();
 
   DecodedImage image;
   image.format = "TIFF";
@@ -234,17 +283,8 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
       TIFFSetField(tif.get(), TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
       photometric = PHOTOMETRIC_RGB;
     } else {
-      std::vector<uint32_t> raster(pixels);
-      if (!TIFFReadRGBAImageOriented(tif.get(), width, height, raster.data(), ORIENTATION_TOPLEFT,
-                                     0)) {
-        return tiff_failure(file, "cannot convert YCbCr data");
-      }
-      allocate_samples(image, PixelMode::kRGB, w, h, 3);
-      for (size_t i = 0; i < pixels; ++i) {
-        image.samples[i * 3 + 0] = static_cast<uint8_t>(TIFFGetR(raster[i]));
-        image.samples[i * 3 + 1] = static_cast<uint8_t>(TIFFGetG(raster[i]));
-        image.samples[i * 3 + 2] = static_cast<uint8_t>(TIFFGetB(raster[i]));
-      }
+      VISTA_RETURN_IF_ERROR(read_rgba(tif.get(), file, width, height, &image));
+      apply_orientation(image, orientation);
       return image;
     }
   }
@@ -256,7 +296,11 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
   switch (photometric) {
     case PHOTOMETRIC_MINISWHITE:
     case PHOTOMETRIC_MINISBLACK:
-      if (spp == 1 && bps == 16) {
+      if (wide_gray) {
+        mode = PixelMode::kF;  // Pillow does not invert float min-is-white
+      } else if (signed_gray) {
+        mode = PixelMode::kI;
+      } else if (spp == 1 && bps == 16) {
         mode = PixelMode::kI16;  // Pillow does not invert 16-bit min-is-white either
       } else if (spp == 1 && (bps == 1 || bps == 2 || bps == 4 || bps == 8)) {
         mode = bps == 1 ? PixelMode::k1 : PixelMode::kL;
@@ -272,7 +316,11 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
       if ((bps != 8 && bps != 16) || spp < 3 || spp > 6) return unsupported();
       if (spp == 3) {
         mode = PixelMode::kRGB;
-      } else if (first_extra == -1 || first_extra == EXTRASAMPLE_UNASSALPHA) {
+      } else if (!has_extra_tag) {
+        // Pillow's "missing ExtraSamples" entries: four samples are RGBA, more are refused.
+        if (spp != 4) return unsupported();
+        mode = PixelMode::kRGBA;
+      } else if (first_extra == EXTRASAMPLE_UNASSALPHA) {
         mode = PixelMode::kRGBA;
       } else if (first_extra == EXTRASAMPLE_ASSOCALPHA) {
         mode = PixelMode::kRGBA;
@@ -282,8 +330,20 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
       }
       break;
     case PHOTOMETRIC_PALETTE:
-      if (spp != 1 || (bps != 1 && bps != 2 && bps != 4 && bps != 8)) return unsupported();
-      mode = PixelMode::kP;
+      if (spp == 2 && bps == 8 && first_extra == EXTRASAMPLE_UNASSALPHA) {
+        // Pillow opens it as "PA", but its bicubic resize of PA keeps the indices and drops
+        // the palette, so the reference crop of any resized PA image is black.
+        return Status::unsupported(
+            "TIFF with palette + alpha (Pillow mode PA) is not supported: Pillow loses the "
+            "palette when it resizes a PA image, so the reference crop is black; convert the "
+            "file to RGBA");
+      } else if (spp == 2 && bps == 8 && first_extra == EXTRASAMPLE_UNSPECIFIED) {
+        mode = PixelMode::kP;  // Pillow's "PX": the extra sample is ignored
+      } else if (spp != 1 || (bps != 1 && bps != 2 && bps != 4 && bps != 8)) {
+        return unsupported();
+      } else {
+        mode = PixelMode::kP;
+      }
       break;
     case PHOTOMETRIC_SEPARATED:
       if ((bps != 8 && bps != 16) || spp < 4 || spp > 6) return unsupported();
@@ -301,6 +361,25 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
   auto to8 = [&](uint32_t v) { return static_cast<uint8_t>(bps == 16 ? v >> 8 : v); };
 
   switch (mode) {
+    case PixelMode::kI:
+      allocate_samples(image, mode, w, h, 1);
+      for (uint32_t y = 0; y < height; ++y) {
+        for (uint32_t x = 0; x < width; ++x) {
+          const uint32_t v = in.get(x, y, 0);
+          image.samples_i32[static_cast<size_t>(y) * w + x] =
+              bps == 16 ? static_cast<int16_t>(v) : static_cast<int32_t>(v);
+        }
+      }
+      break;
+    case PixelMode::kF:
+      allocate_samples(image, mode, w, h, 1);
+      for (uint32_t y = 0; y < height; ++y) {
+        for (uint32_t x = 0; x < width; ++x) {
+          const uint32_t v = in.get(x, y, 0);
+          std::memcpy(&image.samples_f32[static_cast<size_t>(y) * w + x], &v, 4);
+        }
+      }
+      break;
     case PixelMode::kI16:
       allocate_samples(image, mode, w, h, 1);
       for (uint32_t y = 0; y < height; ++y) {
@@ -376,7 +455,9 @@ Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeL
       }
       break;
     }
+    default: return unsupported();
   }
+  apply_orientation(image, orientation);
   return image;
 }
 
