@@ -147,6 +147,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& setti
   options.model_dir = settings.model_dir;
   options.encoder_threads = settings.encoder_threads;
   options.encoder_dtype = settings.encoder_dtype;
+  options.encoder_device = settings.encoder_device;
   options.catalog.collection.sync_writes = settings.sync_writes;
   options.encode_queue.max_batch = settings.encoder_max_batch;
   options.encode_queue.max_wait_ms = settings.encoder_max_wait_ms;

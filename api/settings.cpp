@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "encoder/model/device.h"
+
 namespace vista::api {
 
 namespace {
@@ -125,8 +127,10 @@ const std::map<std::string, Field>& fields() {
         int_field([](ServerSettings& s) -> int& { return s.encoder_threads; }, 0, 1024);
     t["encoder.dtype"] =
         string_field([](ServerSettings& s) -> std::string& { return s.encoder_dtype; });
+    t["encoder.device"] =
+        string_field([](ServerSettings& s) -> std::string& { return s.encoder_device; });
     t["encoder.max_batch"] =
-        int_field([](ServerSettings& s) -> int& { return s.encoder_max_batch; }, 1, 1024);
+        int_field([](ServerSettings& s) -> int& { return s.encoder_max_batch; }, 0, 1024);
     t["encoder.max_wait_ms"] =
         int_field([](ServerSettings& s) -> int& { return s.encoder_max_wait_ms; }, 0, 10000);
     t["encoder.max_queued"] =
@@ -251,6 +255,7 @@ const std::vector<EnvironmentOverride> kEnvironmentOverrides = {
     {"VISTA_MAX_TEXT_BYTES", "limits.max_text_bytes"},
     {"VISTA_ENCODER_THREADS", "encoder.threads"},
     {"VISTA_ENCODER_DTYPE", "encoder.dtype"},
+    {"VISTA_ENCODER_DEVICE", "encoder.device"},
     {"VISTA_ENCODER_MAX_BATCH", "encoder.max_batch"},
     {"VISTA_ENCODER_MAX_WAIT_MS", "encoder.max_wait_ms"},
     {"VISTA_ENCODER_MAX_QUEUED", "encoder.max_queued"},
@@ -316,12 +321,14 @@ Status validate_settings(const ServerSettings& s) {
   if (s.host.empty()) return Status::invalid_argument("server.host must not be empty");
   if (s.data_dir.empty())
     return Status::invalid_argument("the data directory (--data) is required");
-  static const char* kDtypes[] = {"auto", "fp32", "bf16", "eager"};
+  static const char* kDtypes[] = {"auto", "fp32", "bf16", "fp16", "eager"};
   bool dtype_ok = false;
   for (const char* d : kDtypes) dtype_ok |= s.encoder_dtype == d;
   if (!dtype_ok)
-    return Status::invalid_argument("encoder.dtype must be auto, fp32, bf16 or eager, got '" +
+    return Status::invalid_argument("encoder.dtype must be auto, fp32, bf16, fp16 or eager, got '" +
                                     s.encoder_dtype + "'");
+  if (auto device = encoder::parse_device(s.encoder_device); !device.is_ok())
+    return Status::invalid_argument("encoder.device: " + device.status().message());
   if (!s.read_only_api_key.empty() && s.api_key.empty())
     return Status::invalid_argument(
         "security.read_only_api_key is set but security.api_key is not: writes would need no "

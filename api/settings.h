@@ -76,7 +76,8 @@ struct ServerSettings {
   // Encoder and encode queue (engine/encode_queue.h).
   int encoder_threads = 0;  // 0: all cores
   std::string encoder_dtype = "auto";
-  int encoder_max_batch = 16;
+  std::string encoder_device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  int encoder_max_batch = 0;           // 0: the device's usual batch (16 on a CPU, 256 on a GPU)
   int encoder_max_wait_ms = 5;
   int encoder_max_queued = 256;
 

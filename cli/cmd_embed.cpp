@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/device_option.h"
 #include "encoder/image/preprocess.h"
 #include "encoder/model/encoder.h"
 
@@ -23,6 +24,7 @@ struct EmbedArgs {
   std::string image;
   std::string batch;
   std::string dtype = "fp32";
+  std::string device = "cpu";
   int threads = 0;
 };
 
@@ -119,8 +121,10 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
   sub.add_option("--image", args->image, "image file to embed");
   sub.add_option("--batch", args->batch,
                  "JSONL file, one {\"text\": ..., \"image\": ...} per line; one output line each");
-  sub.add_option("--dtype", args->dtype, "fp32 (exact), bf16 (fast) or eager (baseline)")
+  sub.add_option("--dtype", args->dtype,
+                 "fp32 (exact), bf16 (fast), fp16 (fast, CUDA only) or eager (baseline)")
       ->capture_default_str();
+  vista::cli::add_device_option(sub, args->device);
   sub.add_option("--threads", args->threads, "intra-op threads (0: libtorch's default)")
       ->capture_default_str();
   return [args, &sub]() {
@@ -140,6 +144,8 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());
     vista::encoder::EncoderOptions options;
     options.mode = *mode;
+    options.device = *vista::encoder::parse_device(args->device);  // checked by the option
+    options.max_batch = vista::encoder::default_max_batch(options.device);
     options.threads = args->threads;
     auto encoder = Encoder::load(args->model, options);
     if (!encoder.is_ok()) return vista::cli::report_failure(encoder.status());

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "cli/device_option.h"
 #include "engine/engine.h"
 
 namespace vista::cli {
@@ -28,6 +29,7 @@ struct EngineArgs {
   std::string model_dir;  // empty: default_model_dir()
   int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
+  std::string device = "cpu";
 
   CLI::Option* add_data(CLI::App& sub, bool required = true) {
     return sub.add_option("--data", data_dir, "data directory (holds the collections)")
@@ -39,9 +41,10 @@ struct EngineArgs {
         std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
     sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
-    sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
-        ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))
+    sub.add_option("--dtype", dtype, kDtypeHelp)
+        ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16", "eager"}))
         ->capture_default_str();
+    add_device_option(sub, device);
   }
 
   std::filesystem::path model_path() const {
@@ -60,6 +63,7 @@ struct EngineArgs {
       options.model_dir = model_path();
       options.encoder_threads = threads;
       options.encoder_dtype = dtype;
+      options.encoder_device = device;
     }
     return engine::Engine::open(options);
   }
