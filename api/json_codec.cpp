@@ -172,6 +172,7 @@ void ObjectReader::finish() const {
 
 json collection_json(const engine::CollectionInfo& info) {
   return {{"name", info.name},
+          {"state", "ready"},
           {"count", info.count},
           {"dim", info.dimension},
           {"index", info.index_spec},

@@ -9,10 +9,16 @@ using nlohmann::json;
 
 void Service::list_collections(const httplib::Request&, httplib::Response& res,
                                const std::vector<std::string>&) {
-  auto infos = engine_->catalog().list_info();
-  if (!infos.is_ok()) fail(infos.status(), false, "listing collections");
+  auto entries = engine_->catalog().list_entries();
+  if (!entries.is_ok()) fail(entries.status(), false, "listing collections");
   json list = json::array();
-  for (const auto& info : *infos) list.push_back(collection_json(info));
+  for (const auto& e : *entries) {
+    if (e.info) {
+      list.push_back(collection_json(*e.info));
+    } else {
+      list.push_back({{"name", e.name}, {"state", "failed"}, {"error", public_reason(e.error)}});
+    }
+  }
   send_json(res, 200, {{"collections", list}});
 }
 
@@ -39,12 +45,18 @@ void Service::get_collection(const httplib::Request&, httplib::Response& res,
 void Service::delete_collection(const httplib::Request&, httplib::Response& res,
                                 const std::vector<std::string>& params) {
   const std::string& name = params[0];
-  auto coll = collection(name);
-  const ImageStore::Bucket b = bucket(*coll);
-  coll.reset();
+  // A collection that failed to open can be deleted too (that is how a user gets rid of it);
+  // its image folder, whose name needs the collection's info, goes at the next start's sweep.
+  std::optional<ImageStore::Bucket> b;
+  {
+    auto got = engine_->catalog().get(name);
+    if (!got.is_ok() && got.status().code() == StatusCode::kNotFound)
+      fail(got.status(), false, "opening a collection");
+    if (got.is_ok()) b = bucket(**got);
+  }  // the collection is released before the drop closes it
   Status dropped = engine_->catalog().drop(name);
   if (!dropped.is_ok()) fail(dropped, false, "deleting a collection");
-  if (Status s = images_->drop(b); !s.is_ok())
+  if (Status s = b ? images_->drop(*b) : Status::ok(); !s.is_ok())
     spdlog::warn("collection '{}' deleted, its stored images not: {}", name, s.message());
   send_json(res, 200, {{"name", name}, {"deleted", true}});
 }

@@ -151,6 +151,7 @@ Service::AddItem Service::parse_document(const json& value, const std::string& w
   try {
     ObjectReader r(value, where);
     std::optional<std::string> id = r.id("id");
+    if (id) item.id = *id;  // so that an error found below reports the caller's id
     item.doc.text = r.string("text");
     const auto image = r.string("image");
     const auto image_path = r.string("image_path");

@@ -47,7 +47,17 @@ void Service::get_ready(const httplib::Request&, httplib::Response& res,
     write_error(res, ApiError::overloaded("the server is shutting down", settings_.retry_after_s));
     return;
   }
-  json body = {{"status", "ready"}, {"model", nullptr}, {"dim", nullptr}};
+  // Failed collections do not make the server unready (the others are served); they are listed
+  // so that monitoring sees them.
+  json failed = json::array();
+  if (auto entries = engine_->catalog().list_entries(); entries.is_ok()) {
+    for (const auto& e : *entries)
+      if (!e.info) failed.push_back({{"name", e.name}, {"error", public_reason(e.error)}});
+  }
+  json body = {{"status", failed.empty() ? "ready" : "degraded"},
+               {"model", nullptr},
+               {"dim", nullptr},
+               {"failed_collections", failed}};
   if (auto id = engine_->model_identity(); id.is_ok()) {
     body["model"] = {{"name", id->name}, {"checkpoint_hash", id->checkpoint_hash}};
     body["dim"] = *engine_->dimension();

@@ -94,7 +94,14 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
       guard_(std::move(guard)),
       keys_(settings_.api_key, settings_.read_only_api_key),
       local_token_(local_token),
-      thumbnails_(settings_.thumbnail_cache_bytes) {
+      thumbnails_(settings_.thumbnail_cache_bytes),
+      browser_guard_(settings_.allowed_hosts, settings_.allowed_origins),
+      watch_(ConnectionWatch::Options{
+          std::chrono::seconds(settings_.request_header_timeout_s),
+          std::chrono::seconds(settings_.request_body_timeout_s),
+          std::chrono::milliseconds(settings_.busy_header_timeout_ms),
+          std::chrono::milliseconds(100),
+          [this] { return metrics_.waiting_connections().load(std::memory_order_relaxed) > 0; }}) {
   error_context_.retry_after_s = settings_.retry_after_s;
   struct Spec {
     const char* method;
@@ -139,6 +146,7 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
   st = RequestState{};
   st.active = true;
   st.start = Clock::now();
+  watch_.headers_read(req.remote_addr, req.remote_port);
   // Decisions only: every answer is written by dispatch(), after httplib has read the body. A
   // connection closed with unread input is reset by the kernel, and the reset can destroy the
   // answer before the client reads it.
@@ -178,6 +186,21 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
     }
     return httplib::Server::HandlerResponse::Unhandled;
   }
+  // The public routes (page, probes) reveal nothing and change nothing; probes may use any Host.
+  if (auto refused = st.route->access == Access::kPublic
+                         ? std::nullopt
+                         : browser_guard_.refuse(req.method, req.get_header_value("Host"),
+                                                 req.get_header_value("Origin"))) {
+    st.early = ApiError::forbidden(*refused);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  // While shutting down, only the probes answer: new work goes to another instance.
+  if (draining_ && st.route->handler != &Service::get_ready &&
+      st.route->handler != &Service::get_health) {
+    st.early =
+        ApiError::overloaded("the server is shutting down; retry later", settings_.retry_after_s);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
   if (local_token_.matches(req.get_header_value(kLocalTokenHeader)))
     return httplib::Server::HandlerResponse::Unhandled;
   if (st.route->access == Access::kLocal) {
@@ -204,15 +227,80 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
   return httplib::Server::HandlerResponse::Unhandled;
 }
 
+void Service::dispatch_with_body(const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+  const uint64_t limit = settings_.limits.max_body_bytes;
+  const bool chunked =
+      req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+  const bool has_body = chunked || req.has_header("Content-Length");
+  auto refuse = [&](const ApiError& error) {
+    write_error(res, error);
+    // The rest of the body is not read: the connection cannot carry another request.
+    res.set_header("Connection", "close");
+  };
+  bool too_large = false;
+  if (!has_body) {
+    // No framing: no body (httplib would read until the client closes).
+  } else if (req.is_multipart_form_data()) {
+    // The form parser buffers part headers outside the receivers below; with Content-Length the
+    // whole form is bounded before a byte is read (httplib answers 413 past the limit).
+    if (chunked) {
+      refuse({411,
+              "length_required",
+              "multipart bodies need a Content-Length (chunked forms are not accepted)",
+              {}});
+      return;
+    }
+  }
+  httplib::Request full = req;
+  bool read_ok = true;
+  if (has_body && req.is_multipart_form_data()) {
+    auto current = full.files.end();
+    uint64_t total = 0;
+    read_ok = reader(
+        [&](const httplib::MultipartFormData& file) {
+          current = full.files.emplace(file.name, file);
+          return true;
+        },
+        [&](const char* data, size_t n) {
+          total += n;
+          too_large = too_large || total > limit;
+          if (!too_large) current->second.content.append(data, n);
+          return true;
+        });
+  } else if (has_body) {
+    // Past the limit the rest is read and dropped (the request deadline bounds how long), so
+    // that the client gets its 413 instead of a reset connection.
+    read_ok = reader([&](const char* data, size_t n) {
+      too_large = too_large || full.body.size() + n > limit;
+      if (!too_large) full.body.append(data, n);
+      return true;
+    });
+  }
+  if (!read_ok || too_large) {
+    if (too_large || res.status == 413) {
+      refuse(ApiError::too_large("the request body exceeds limits.max_body_bytes (" +
+                                 std::to_string(limit) + " bytes)"));
+    } else {
+      refuse(
+          ApiError::malformed("the request body could not be read (bad framing or the "
+                              "client stopped sending)"));
+    }
+    return;
+  }
+  dispatch(full, res);
+}
+
 void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
   RequestState& st = tl_request;
+  watch_.body_read(req.remote_addr, req.remote_port);
   if (st.early || !st.route) {
     const ApiError error =
         st.early ? *st.early : ApiError::not_found("no route " + req.method + " " + req.path);
     write_error(res, error);
     if (error.http_status == 405) res.set_header("Allow", st.allowed);
     if (error.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
-    if (BoundedTaskQueue::is_shedding()) res.set_header("Connection", "close");
+    if (BoundedTaskQueue::is_shedding() || draining_) res.set_header("Connection", "close");
     return;
   }
   metrics_.request_started();
@@ -231,7 +319,7 @@ void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
   // A worker serves one connection for as long as it is kept alive. While other connections
   // wait for a worker, ask this client to reconnect, so that workers rotate among clients
   // instead of the first ones keeping them.
-  if (metrics_.waiting_connections().load(std::memory_order_relaxed) > 0)
+  if (draining_ || metrics_.waiting_connections().load(std::memory_order_relaxed) > 0)
     res.set_header("Connection", "close");
 }
 
@@ -241,6 +329,7 @@ void Service::log(const httplib::Request& req, const httplib::Response& res) {
       st.active ? std::chrono::duration<double>(Clock::now() - st.start).count() : 0.0;
   metrics_.observe_request(st.label, method_label(req.method), res.status, seconds);
   spdlog::debug("{} {} -> {} ({:.1f} ms)", req.method, req.path, res.status, seconds * 1000);
+  watch_.response_sent(req.remote_addr, req.remote_port);
   st = RequestState{};
 }
 
@@ -347,6 +436,7 @@ engine::EngineOptions engine_options(const ServerSettings& settings) {
   options.model_dir = settings.model_dir;
   options.encoder_threads = settings.encoder_threads;
   options.encoder_dtype = settings.encoder_dtype;
+  options.encoder_device = settings.encoder_device;
   options.catalog.collection.sync_writes = settings.sync_writes;
   options.encode_queue.max_batch = settings.encoder_max_batch;
   options.encode_queue.max_wait_ms = settings.encoder_max_wait_ms;
@@ -358,14 +448,21 @@ engine::EngineOptions engine_options(const ServerSettings& settings) {
 }
 
 void Service::sweep_images() {
-  auto infos = engine_->catalog().list_info();
-  if (!infos.is_ok()) {
+  // Opens every collection: failures are logged and reported now, not at the first request.
+  auto entries = engine_->catalog().list_entries();
+  if (!entries.is_ok()) {
     // Never delete images on a partial view of the collections.
-    spdlog::warn("not sweeping stored images: {}", infos.status().message());
+    spdlog::warn("not sweeping stored images: {}", entries.status().message());
     return;
   }
   std::vector<ImageStore::Bucket> live;
-  for (const auto& info : *infos) live.push_back({info.name, info.created_at_ms});
+  for (const auto& e : *entries) {
+    if (!e.info) {
+      spdlog::warn("not sweeping stored images: collection '{}' failed to open", e.name);
+      return;
+    }
+    live.push_back({e.name, e.info->created_at_ms});
+  }
   images_->sweep(live);
 }
 

@@ -3,10 +3,13 @@
 //
 // Request life cycle (httplib calls these in order on one worker thread):
 //   pre_route()  start the clock, match the route, decide the early answers: 404/405, 503 for
-//                a connection served in shedding mode (api/task_queue.h), 401/403 for the key.
-//   dispatch()   httplib has read the body (up to limits.max_body_bytes, else 413); writes the
-//                early answer, or runs the handler; an ApiError thrown by parsing or by the
-//                handler becomes the error response, any other exception a generic 500.
+//                a connection served in shedding mode (api/task_queue.h) or while shutting
+//                down, 403 for a foreign Host or Origin (api/browser_guard.h), 401/403 for the
+//                key.
+//   dispatch_with_body()  for methods with a body: reads it, bounded by limits.max_body_bytes
+//                whatever the framing (Content-Length, chunked, multipart), else 413.
+//   dispatch()   writes the early answer, or runs the handler; an ApiError thrown by parsing or
+//                by the handler becomes the error response, any other exception a generic 500.
 //   log()        records the request in Metrics under the route *pattern*.
 //
 // Handlers only parse, validate, call the engine and format; Status -> HTTP happens in
@@ -26,6 +29,8 @@
 #include <vector>
 
 #include "api/auth.h"
+#include "api/browser_guard.h"
+#include "api/connection_watch.h"
 #include "api/http_errors.h"
 #include "api/image_store.h"
 #include "api/metrics.h"
@@ -68,6 +73,8 @@ class Service {
   // httplib hooks.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
   void dispatch(const httplib::Request& req, httplib::Response& res);
+  void dispatch_with_body(const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& reader);
   void log(const httplib::Request& req, const httplib::Response& res);
   httplib::Server::HandlerResponse on_error(const httplib::Request& req, httplib::Response& res);
   void on_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr ep);
@@ -77,6 +84,7 @@ class Service {
 
   engine::Engine& engine() { return *engine_; }
   Metrics& metrics() { return metrics_; }
+  ConnectionWatch& connection_watch() { return watch_; }
   const ServerSettings& settings() const { return settings_; }
   const std::vector<Route>& routes() const { return routes_; }
 
@@ -184,6 +192,8 @@ class Service {
   std::vector<Route> routes_;
   std::atomic<bool> draining_{false};
   ErrorContext error_context_;
+  BrowserGuard browser_guard_;
+  ConnectionWatch watch_;
 };
 
 }  // namespace vista::api

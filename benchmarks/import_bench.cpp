@@ -129,12 +129,24 @@ void BM_UpsertBatches(benchmark::State& state) {
       });
 }
 
+// A shard's staging collection holding `docs`, in its own catalog under `dir`.
+struct Staging {
+  std::unique_ptr<Catalog> catalog;
+  std::shared_ptr<Collection> collection;
+  Staging(const fs::path& dir, const std::vector<Document>& docs) {
+    auto opened = Catalog::open(dir);
+    if (!opened.is_ok()) throw std::runtime_error(opened.status().to_string());
+    catalog = std::move(opened).value();
+    collection = fresh_collection(*catalog, "staging");
+    load(*collection, docs);
+  }
+};
+
 void BM_WriteSegment(benchmark::State& state) {
   const auto docs = make_documents(bench_docs());
   Scratch scratch;
-  auto catalog = Catalog::open(scratch.path / "data");
-  auto coll = fresh_collection(**catalog, "staging");
-  load(*coll, docs);
+  Staging staging(scratch.path / "data", docs);
+  auto coll = staging.collection;
   run_rounds(
       state, static_cast<int64_t>(docs.size()), [](int) {},
       [&](int) { return write_segment(*coll, std::nullopt, {}, scratch.path / "segment").status(); });
@@ -144,10 +156,8 @@ void BM_ImportSegment(benchmark::State& state) {
   const auto docs = make_documents(bench_docs());
   Scratch scratch;
   {
-    auto staging = Catalog::open(scratch.path / "staging");
-    auto coll = fresh_collection(**staging, "staging");
-    load(*coll, docs);
-    auto m = write_segment(*coll, std::nullopt, {}, scratch.path / "segment");
+    Staging staging(scratch.path / "staging", docs);
+    auto m = write_segment(*staging.collection, std::nullopt, {}, scratch.path / "segment");
     if (!m.is_ok()) throw std::runtime_error(m.status().to_string());
   }
   auto segment = Segment::open(scratch.path / "segment");

@@ -316,19 +316,3 @@ CommandRunner add_bench_index(CLI::App& bench) {
 }
 
 }  // namespace vista::cli
-
-namespace {
-
-vista::cli::CommandRunner setup_bench(CLI::App& bench) {
-  bench.require_subcommand(1);
-  auto encoder = vista::cli::add_bench_encoder(bench);
-  auto index = vista::cli::add_bench_index(bench);
-  CLI::App* encoder_sub = bench.get_subcommand("encoder");
-  return [encoder, index, encoder_sub]() { return encoder_sub->parsed() ? encoder() : index(); };
-}
-
-}  // namespace
-
-VISTA_REGISTER_COMMAND(bench, "bench",
-                       "Benchmarks (bench encoder: encoding speed; bench index: recall vs speed)",
-                       setup_bench);

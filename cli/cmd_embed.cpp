@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "cli/engine_args.h"
+#include "cli/device_option.h"
 #include "encoder/image/preprocess.h"
 #include "encoder/model/encoder.h"
 
@@ -24,6 +25,7 @@ struct EmbedArgs {
   std::string image;
   std::string batch;
   std::string dtype = "auto";
+  std::string device = "cpu";
   int threads = 0;
 };
 
@@ -120,6 +122,7 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
   sub.add_option("--batch", args->batch,
                  "JSONL file, one {\"text\": ..., \"image\": ...} per line; one output line each");
   vista::cli::add_dtype_option(sub, args->dtype);
+  vista::cli::add_device_option(sub, args->device);
   sub.add_option("--threads", args->threads, "intra-op threads (0: libtorch's default)")
       ->capture_default_str();
   return [args, &sub]() {
@@ -139,6 +142,8 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());
     vista::encoder::EncoderOptions options;
     options.mode = *mode;
+    options.device = *vista::encoder::parse_device(args->device);  // checked by the option
+    options.max_batch = vista::encoder::default_max_batch(options.device);
     options.threads = args->threads;
     auto encoder = Encoder::load(vista::cli::model_or_default(args->model), options);
     if (!encoder.is_ok()) return vista::cli::report_failure(encoder.status());

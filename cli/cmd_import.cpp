@@ -40,6 +40,15 @@ vista::cli::CommandRunner setup_import(CLI::App& sub) {
     auto engine = a->engine.open(/*with_model=*/false, /*must_exist=*/false);
     if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
 
+    // One process at a time may open a collection: while a server holds it, say what to do.
+    if (auto held = (*engine)->catalog().get(a->collection);
+        held.status().code() == vista::StatusCode::kFailedPrecondition) {
+      (void)(*engine)->close();
+      return vista::cli::report_failure(vista::Status::failed_precondition(
+          held.status().message() + "; if `vista serve` holds " + a->engine.data_dir +
+          ", stop it and run this again, or import through its REST API (POST /v1/collections/" +
+          a->collection + "/import, docs/api.md)"));
+    }
     vista::engine::SegmentImportOptions options;
     options.index_spec = a->index_spec;
     nlohmann::json report = nlohmann::json::array();
@@ -49,11 +58,7 @@ vista::cli::CommandRunner setup_import(CLI::App& sub) {
     for (const auto& segment : segments) {
       auto r = vista::engine::import_segment((*engine)->catalog(), a->collection, segment, options);
       if (!r.is_ok()) {
-        vista::Status s = r.status();
-        if (s.code() == vista::StatusCode::kIOError)
-          s = s.with_context("is `vista serve` running on " + a->engine.data_dir +
-                             "? stop it, or import through its REST API (POST "
-                             "/v1/collections/" + a->collection + "/import)");
+        const vista::Status s = r.status();
         (void)(*engine)->close();
         std::fprintf(stderr, "%lld of %zu segment(s) imported before this one; run the same "
                              "command again to finish (imported segments are skipped)\n",

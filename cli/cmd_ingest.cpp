@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/data_client.h"
@@ -130,12 +132,14 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                  "write failed items to this JSONL file ({\"source\", \"id\", \"reason\", "
                  "\"code\"} per line; default: DATA/reports/ingest-NAME-TIME.jsonl when an "
                  "item fails)");
-  sub.add_option("--decode-threads", a->decode_threads,
-                 "file reading and decoding threads (default: half the cores, at least 1)")
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("--batch", a->batch, "inputs per encoder call")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
+  auto* decode_threads =
+      sub.add_option("--decode-threads", a->decode_threads,
+                     "file reading and decoding threads (default: half the cores, at least 1; "
+                     "with --device cuda every core, as the GPU encodes)")
+          ->check(CLI::NonNegativeNumber);
+  auto* batch = sub.add_option("--batch", a->batch,
+                               "inputs per encoder call (default: 16; 256 with --device cuda)")
+                    ->check(CLI::Range(1, 1024));
   sub.add_option("--index", a->index_spec,
                  "FAISS index spec when the collection is created (default: Flat); an existing "
                  "collection must have this spec");
@@ -148,7 +152,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                  "folders (recursive), manifests (.jsonl, .csv) or image files")
       ->required();
 
-  return [a]() -> int {
+  return [a, decode_threads, batch]() -> int {
     namespace fs = std::filesystem;
     const bool to_segment = !a->segment_out.empty();
     if (!to_segment && (a->engine.data_dir.empty() || a->collection.empty())) {
@@ -178,6 +182,12 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       staging = vista::engine::segment_staging_dir(a->segment_out);
       a->engine.data_dir = staging->string();
       a->collection = kStagingCollection;
+    }
+    // A GPU wants a few hundred images per call, and leaves the CPU cores to decoding.
+    const auto device = vista::encoder::parse_device(a->engine.device);
+    if (batch->count() == 0) a->batch = static_cast<int>(vista::encoder::default_max_batch(*device));
+    if (decode_threads->count() == 0 && device->cuda) {
+      a->decode_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     }
     std::string mode = a->progress;
     if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "log";
@@ -292,6 +302,14 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                    s.collection.c_str());
     if (a->json) {
       nlohmann::json j = vista::engine::ingest_summary_json(s);
+      if (s.stages.wall_seconds > 0)
+        j["stages"] = {{"bounded_by", s.stages.bounding_stage()},
+                       {"prepare_threads", s.stages.prepare_threads},
+                       {"busy",
+                        {{"reading", s.stages.busy("reading")},
+                         {"decoding", s.stages.busy("decoding")},
+                         {"encoding", s.stages.busy("encoding")},
+                         {"writing", s.stages.busy("writing")}}}};
       if (segment) {
         j.erase("collection");
         j["segment"] = a->segment_out;
@@ -311,6 +329,14 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                   format_duration(s.elapsed_seconds).c_str(), s.encoded_per_second(),
                   staging ? "segment" : "collection",
                   static_cast<long long>(segment ? segment->count : s.collection_count));
+      if (s.inserted + s.updated > 0) {
+        const auto& st = s.stages;
+        std::printf(
+            "bounded by %s; busy: reading %.0f%% and decoding %.0f%% of %d thread(s), encoding "
+            "%.0f%%, writing %.0f%%\n",
+            st.bounding_stage().c_str(), 100 * st.busy("reading"), 100 * st.busy("decoding"),
+            st.prepare_threads, 100 * st.busy("encoding"), 100 * st.busy("writing"));
+      }
       if (segment)
         std::printf("import it with: vista import --data DATA --collection NAME %s\n",
                     a->segment_out.c_str());

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "cli/device_option.h"
 #include "engine/engine.h"
 
 namespace vista::cli {
@@ -38,9 +39,9 @@ inline std::string model_or_default(const std::string& model) {
 inline CLI::Option* add_dtype_option(CLI::App& sub, std::string& dtype) {
   return sub
       .add_option("--dtype", dtype,
-                  "encoder compute path: auto (= fp32), fp32 (exact), bf16 (fast) or eager "
-                  "(plain libtorch)")
-      ->check(CLI::IsMember({"auto", "fp32", "bf16", "eager"}))
+                  "encoder compute path: auto (= fp32), fp32 (exact), bf16 (fast), fp16 (fast, "
+                  "CUDA only) or eager (plain libtorch)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16", "eager"}))
       ->capture_default_str();
 }
 // "auto" is the encoder's default compute path, fp32.
@@ -53,6 +54,7 @@ struct EngineArgs {
   std::string model_dir;  // empty: default_model_dir()
   int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
+  std::string device = "cpu";
 
   CLI::Option* add_data(CLI::App& sub, bool required = true) {
     return sub.add_option("--data", data_dir, "data directory (holds the collections)")
@@ -64,7 +66,10 @@ struct EngineArgs {
         std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
     sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
-    add_dtype_option(sub, dtype);
+    sub.add_option("--dtype", dtype, kDtypeHelp)
+        ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16", "eager"}))
+        ->capture_default_str();
+    add_device_option(sub, device);
   }
 
   std::filesystem::path model_path() const {
@@ -83,6 +88,7 @@ struct EngineArgs {
       options.model_dir = model_path();
       options.encoder_threads = threads;
       options.encoder_dtype = dtype;
+      options.encoder_device = device;
     }
     return engine::Engine::open(options);
   }

@@ -19,6 +19,7 @@
 #include "common/logging.h"
 #include "engine/durable_file.h"
 #include "engine/store.h"
+#include "index/index_spec.h"
 
 namespace vista::engine {
 
@@ -295,6 +296,14 @@ struct Collection::Impl {
       created_at_ms = c.value("created_at_ms", int64_t{0});
     } catch (const json::exception& e) {
       return Status::corruption("collection '" + name + "': damaged configuration: " + e.what());
+    }
+    // Collections made before specs were checked may hold one that crashes FAISS (HNSW0, IVF0).
+    if (auto parsed = index::parse_index_spec(spec, dimension); !parsed.is_ok()) {
+      return Status::failed_precondition("collection '" + name +
+                                         "' uses an index spec this version "
+                                         "refuses (" +
+                                         parsed.status().message() +
+                                         "); drop it, or rebuild it with a supported spec");
     }
     for (auto [key, target] :
          {std::pair{&kSequenceKey, &sequence}, std::pair{&kNextIdKey, &next_id}}) {

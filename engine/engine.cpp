@@ -281,14 +281,17 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.model_dir) {
+    const int queue_batch = options.encode_queue.max_batch;
     VISTA_ASSIGN_OR_RETURN(
         impl->encoder,
         load_encoder(*options.model_dir, options.encoder_threads, options.encoder_dtype,
-                     std::max(16, options.encode_queue.max_batch)));
+                     options.encoder_device, queue_batch > 0 ? std::max(16, queue_batch) : 0));
     impl->model = encoder_identity(*impl->encoder);
     impl->dimension = encoder_dimension(*impl->encoder);
     impl->image_size = encoder_image_size(*impl->encoder);
-    impl->queue = std::make_unique<EncodeQueue>(*impl->encoder, options.encode_queue);
+    EncodeQueueOptions queue = options.encode_queue;
+    if (queue.max_batch <= 0) queue.max_batch = encoder_default_batch(*impl->encoder);
+    impl->queue = std::make_unique<EncodeQueue>(*impl->encoder, queue);
   }
   VISTA_ASSIGN_OR_RETURN(impl->catalog, Catalog::open(options.data_dir, options.catalog));
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));

@@ -64,7 +64,12 @@ struct EngineOptions {
   int encoder_threads = 0;
   // Encoder compute path: "auto" (the encoder's default, fp32), "fp32", "bf16" or "eager".
   std::string encoder_dtype = "auto";
+  // Where the encoder runs: "cpu", "cuda" or "cuda:N" (encoder/model/device.h). An unavailable
+  // device fails open() (never a silent fall-back to the CPU).
+  std::string encoder_device = "cpu";
   CatalogOptions catalog;
+  // encode_queue.max_batch 0: the device's usual batch (encoder::default_max_batch: 16 on the
+  // CPU, 256 on a GPU).
   EncodeQueueOptions encode_queue;
   // Applied to every image the engine decodes (query images, added documents, ingestion).
   encoder::DecodeLimits decode_limits;

@@ -299,6 +299,9 @@ Result<Filter> Filter::parse(std::string_view json_text) {
   } catch (const json::parse_error& e) {
     return Status::invalid_argument("filter is not valid JSON (at byte " + std::to_string(e.byte) +
                                     "): " + e.what());
+  } catch (const json::exception& e) {
+    // e.g. out_of_range for a number beyond double (1E666): found by the request fuzzer.
+    return Status::invalid_argument(std::string("filter is not valid JSON: ") + e.what());
   }
   return compile(spec);
 }

@@ -484,6 +484,23 @@ Status validate_document_id(const std::string& id) {
     return Status::invalid_argument("id is " + std::to_string(id.size()) + " bytes; at most " +
                                     std::to_string(kMaxExternalIdBytes) + " are allowed");
   if (!is_valid_utf8(id)) return Status::invalid_argument("the id is not valid UTF-8");
+  // Ids travel in URL paths (GET/DELETE .../documents/{id}, image URLs): control characters
+  // end the request line or are refused by HTTP parsers, and "." / ".." are path steps that
+  // clients normalise away, so such documents could never be addressed.
+  for (size_t i = 0; i < id.size(); ++i) {
+    const auto c = static_cast<unsigned char>(id[i]);
+    const bool c1 = c == 0xC2 && i + 1 < id.size() &&
+                    static_cast<unsigned char>(id[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(id[i + 1]) <= 0x9F;
+    if (c < 0x20 || c == 0x7F || c1) {
+      return Status::invalid_argument("the id contains a control character (byte " +
+                                      std::to_string(i) + "); ids must be addressable in URLs");
+    }
+  }
+  if (id == "." || id == "..")
+    return Status::invalid_argument("the id '" + id +
+                                    "' is a path step; ids must be addressable "
+                                    "in URLs");
   return Status::ok();
 }
 

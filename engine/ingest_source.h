@@ -99,7 +99,8 @@ class SourceWalker {
   std::vector<std::filesystem::path> sources_;
 };
 
-// Checks an id (1..256 bytes, valid UTF-8); InvalidArgument saying what is wrong.
+// Checks a new id: 1..256 bytes of valid UTF-8, no control characters (C0, DEL, C1), not "." or
+// "..", so that every stored id can be addressed in a URL. InvalidArgument saying what is wrong.
 Status validate_document_id(const std::string& id);
 // True when `text` is valid UTF-8.
 bool is_valid_utf8(std::string_view text);

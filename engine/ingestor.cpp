@@ -97,6 +97,8 @@ class ErrorReport {
 struct Counters {
   std::atomic<int64_t> total{-1}, inserted{0}, updated{0}, unchanged{0}, failed{0}, skipped{0},
       truncated{0};
+  // Busy time per stage (IngestStages), in nanoseconds.
+  std::atomic<int64_t> reading_ns{0}, decoding_ns{0}, encoding_ns{0}, writing_ns{0};
   Clock::time_point start = Clock::now();
 
   IngestProgress snapshot() const {
@@ -112,6 +114,25 @@ struct Counters {
     p.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return p;
   }
+};
+
+// Adds the time from construction to stop() (or destruction) to a stage's busy counter.
+class StageTimer {
+ public:
+  explicit StageTimer(std::atomic<int64_t>& total) : total_(&total), start_(Clock::now()) {}
+  ~StageTimer() { stop(); }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+  void stop() {
+    if (!total_) return;
+    *total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+    total_ = nullptr;
+  }
+
+ private:
+  std::atomic<int64_t>* total_;
+  Clock::time_point start_;
 };
 
 // Calls `progress` every `interval` from its own thread until destroyed (no thread when
@@ -223,6 +244,7 @@ class Pipeline {
   }
 
   void prepare_one(SourceItem& item) {
+    StageTimer reading(counters_.reading_ns);
     std::optional<std::string> bytes;
     if (item.image_path) {
       auto read = read_file_bytes(*item.image_path, limits_.max_bytes);
@@ -243,7 +265,10 @@ class Pipeline {
     Content content;
     content.text = item.text;
     content.image_bytes = std::move(bytes);
+    reading.stop();
+    StageTimer decoding(counters_.decoding_ns);
     auto input = prepare_content(content, limits_, image_size_);
+    decoding.stop();
     if (!input.is_ok()) {
       Status s = input.status();
       if (item.image_path) s = s.with_context(item.image_path->string());
@@ -274,6 +299,7 @@ class Pipeline {
       auto batch = prepared_.pop_batch(batch_size_, std::chrono::milliseconds(20));
       if (batch.empty()) break;
       if (stopping()) continue;
+      StageTimer timer(counters_.encoding_ns);
       encode_batch(batch);
     }
     writes_.close();
@@ -330,6 +356,7 @@ class Pipeline {
         for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, why);
         continue;
       }
+      StageTimer timer(counters_.writing_ns);
       write_batch(batch);
     }
   }
@@ -416,6 +443,26 @@ class Pipeline {
 
 }  // namespace
 
+double IngestStages::busy(const std::string& stage) const {
+  if (wall_seconds <= 0) return 0;
+  const double prepare_capacity = wall_seconds * std::max(1, prepare_threads);
+  if (stage == "reading") return reading_seconds / prepare_capacity;
+  if (stage == "decoding") return decoding_seconds / prepare_capacity;
+  if (stage == "encoding") return encoding_seconds / wall_seconds;
+  if (stage == "writing") return writing_seconds / wall_seconds;
+  return 0;
+}
+
+std::string IngestStages::bounding_stage() const {
+  // Reading and decoding run on the same threads: together they are one stage's load.
+  const double prepare = busy("reading") + busy("decoding");
+  const double encode = busy("encoding"), write = busy("writing");
+  if (prepare >= encode && prepare >= write) {
+    return reading_seconds > decoding_seconds ? "reading" : "decoding";
+  }
+  return encode >= write ? "encoding" : "writing";
+}
+
 Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   if (!engine_.has_model())
     return Status::failed_precondition("ingestion needs a model (pass --model DIR)");
@@ -458,6 +505,12 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
 
   IngestSummary summary;
   static_cast<IngestProgress&>(summary) = counters.snapshot();
+  summary.stages.reading_seconds = counters.reading_ns.load() * 1e-9;
+  summary.stages.decoding_seconds = counters.decoding_ns.load() * 1e-9;
+  summary.stages.encoding_seconds = counters.encoding_ns.load() * 1e-9;
+  summary.stages.writing_seconds = counters.writing_ns.load() * 1e-9;
+  summary.stages.prepare_threads = prepare_threads;
+  summary.stages.wall_seconds = summary.elapsed_seconds;
   if (summary.total >= 0 && summary.total < summary.done) summary.total = summary.done;
   if (progress_) progress_(summary);
   summary.cancelled = o.cancel && o.cancel->load();

@@ -98,9 +98,27 @@ struct IngestFailure {
   std::optional<std::string> id;
   std::string reason;
   std::string code;  // status_code_name()
+// How busy each stage of the pipeline was: seconds spent working (not waiting on its queues),
+// summed over the stage's threads. A stage whose threads were busy nearly all the time bounds
+// the rate; the others waited for it.
+struct IngestStages {
+  double reading_seconds = 0;   // reading files, hashing, looking up stored documents
+  double decoding_seconds = 0;  // decoding and cropping images
+  double encoding_seconds = 0;  // encoder calls
+  double writing_seconds = 0;   // committed upserts
+  int prepare_threads = 0;      // threads that read and decode (one encoder, one writer)
+  double wall_seconds = 0;
+
+  // Busy share of the stage's threads over the run, 0..1: reading and decoding share the
+  // prepare threads.
+  double busy(const std::string& stage) const;
+  // "reading", "decoding", "encoding" or "writing": the stage with the largest busy share
+  // (reading and decoding together, when their threads were the busiest, name the larger).
+  std::string bounding_stage() const;
 };
 
 struct IngestSummary : IngestProgress {
+  IngestStages stages;
   bool cancelled = false;
   std::string collection;
   int64_t collection_count = 0;  // documents in the collection afterwards

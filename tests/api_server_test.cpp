@@ -941,7 +941,9 @@ TEST(ApiServerSettingsTest, FullConnectionQueueAnswers503) {
     }
   }
   EXPECT_GE(refused, 1);
-  EXPECT_EQ(refused + served, 3);
+  EXPECT_EQ(refused + served, 3) << replies[0].substr(0, 200) << "\n--\n"
+                                 << replies[1].substr(0, 200) << "\n--\n"
+                                 << replies[2].substr(0, 200);
   auto c = server.client();
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);

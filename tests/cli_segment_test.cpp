@@ -11,6 +11,7 @@
 
 #include "engine/catalog.h"
 #include "engine/segment.h"
+#include "tests/api_test_util.h"
 #include "tests/child_process.h"
 #include "tests/collection_compare.h"
 #include "tests/test_support.h"
@@ -236,6 +237,33 @@ TEST_F(CliSegmentTest, KilledShardResumesFromItsStagingCollection) {
   ASSERT_TRUE(seg.is_ok()) << seg.status();
   EXPECT_GT(seg->manifest().count, 0);
   EXPECT_FALSE(fs::exists(engine::segment_staging_dir(out)));
+}
+
+// While `vista serve` holds the collection, the CLI cannot open it: it says so and how to
+// import anyway, and changes nothing.
+TEST_F(CliSegmentTest, ImportIntoACollectionAServerHoldsSaysWhatToDo) {
+  const fs::path out = tmp_.path() / "seg";
+  ASSERT_LE(shard(0, 1, out).exit_code, 1);
+  const fs::path data = tmp_.path() / "data";
+  ASSERT_EQ(vista({"import", "--data", data.string(), "--collection", "c", out.string()}).exit_code,
+            0);
+  const fs::path log = tmp_.path() / "serve.log";
+  vista::testing::ServeProcess serve(
+      {"serve", "--data", data.string(), "--model", model_, "--port", "0"}, log);
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << vista::testing::read_text_file(log);
+  httplib::Client client("127.0.0.1", port);
+  auto held = client.Get("/v1/collections/c");  // the server opens the collection
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->status, 200) << held->body;
+
+  ChildExit r = vista({"import", "--data", data.string(), "--collection", "c", out.string()});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("POST /v1/collections/c/import"), std::string::npos) << r.err;
+  auto info = client.Get("/v1/collections/c");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(vista::testing::body_json(info)["count"],
+            engine::Segment::open(out)->manifest().count);
 }
 
 TEST_F(CliSegmentTest, SegmentOfAnotherModelIsRefusedNamingBoth) {

@@ -172,5 +172,13 @@ TEST(FilterTest, CopiesShareTheCompiledTreeAcrossThreads) {
   EXPECT_EQ(matched.load(), expected);
 }
 
+// Found by tests/fuzz/request_fuzzer.cpp: a number beyond double threw out of Filter::parse
+// (the CLI's --filter) instead of being refused.
+TEST(FilterTest, NumbersBeyondDoubleAreRefusedNotThrown) {
+  auto f = Filter::parse(R"({"s":66666666666666666666666666E666666666666666})");
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace vista::engine
