@@ -87,6 +87,7 @@ Result<std::unique_ptr<DataClient>> DataClient::open(const EngineArgs& args, boo
     settings.model_dir = args.model_path();
     settings.encoder_threads = args.threads;
     settings.encoder_dtype = args.dtype;
+    settings.encoder_device = args.device;
   }
   settings.limits.max_k = 10000;  // the command line's own bound (--k)
   VISTA_ASSIGN_OR_RETURN(client->local_, api::InProcessApi::open(settings));

@@ -98,6 +98,8 @@ struct IngestFailure {
   std::optional<std::string> id;
   std::string reason;
   std::string code;  // status_code_name()
+};
+
 // How busy each stage of the pipeline was: seconds spent working (not waiting on its queues),
 // summed over the stage's threads. A stage whose threads were busy nearly all the time bounds
 // the rate; the others waited for it.
