@@ -26,13 +26,7 @@ constexpr std::string_view kPlaceholderPage = R"(<!doctype html>
 void Service::get_web_page(const httplib::Request& req, httplib::Response& res,
                            const std::vector<std::string>&) {
 #ifdef VISTA_HAS_WEB_ASSETS
-  const std::string etag(web_index_etag());
-  res.set_header("ETag", etag);
-  res.set_header("Cache-Control", "no-cache");
-  if (req.get_header_value("If-None-Match") == etag) {
-    res.status = 304;
-    return;
-  }
+  if (not_modified(req, res, std::string(web_index_etag()))) return;
   const std::string_view page = web_index_html();
 #else
   const std::string_view page = kPlaceholderPage;

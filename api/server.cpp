@@ -1,6 +1,10 @@
 #include "api/server.h"
 
 #include <fcntl.h>
+#include <unistd.h>
+
+#include "api/server_advert.h"
+
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -133,7 +137,6 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& setti
   // A client that goes away mid-response must not kill the process: writes to its socket fail
   // with EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
-  VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
   VISTA_ASSIGN_OR_RETURN(const int lock_fd, lock_data_dir(settings.data_dir));
   struct LockCloser {
     int fd;
@@ -141,37 +144,21 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerSettings& setti
       if (fd >= 0) ::close(fd);
     }
   } lock{lock_fd};
-
-  engine::EngineOptions options;
-  options.data_dir = settings.data_dir;
-  options.model_dir = settings.model_dir;
-  options.encoder_threads = settings.encoder_threads;
-  options.encoder_dtype = settings.encoder_dtype;
-  options.encoder_device = settings.encoder_device;
-  options.catalog.collection.sync_writes = settings.sync_writes;
-  options.encode_queue.max_batch = settings.encoder_max_batch;
-  options.encode_queue.max_wait_ms = settings.encoder_max_wait_ms;
-  options.encode_queue.max_queued = settings.encoder_max_queued;
-  options.decode_limits.max_bytes = settings.limits.max_image_bytes;
-  options.decode_limits.max_pixels = settings.limits.max_image_pixels;
-  options.default_index_spec = settings.default_index;
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine, engine::Engine::open(options));
+  VISTA_ASSIGN_OR_RETURN(std::string token, make_local_token());
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::open(settings, token));
   // A default spec the rules refuse would fail every collection created on first use.
-  if (auto dimension = engine->dimension(); dimension.is_ok()) {
+  if (auto dimension = service->engine().dimension(); dimension.is_ok()) {
     VISTA_RETURN_IF_ERROR(index::parse_index_spec(settings.default_index, *dimension)
                               .status()
                               .with_context("storage.default_index"));
   }
-  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
-                         ImageStore::open(settings.data_dir, settings.sync_writes));
-  auto service =
-      std::make_unique<Service>(settings, std::move(engine), std::move(images), std::move(guard));
   service->sweep_images();
   if (settings.api_key.empty())
     spdlog::warn("no API key configured: every client that can reach {} may read and write",
                  settings.host);
   std::unique_ptr<ApiServer> server(new ApiServer(std::move(service)));
   server->lock_fd_ = std::exchange(lock.fd, -1);
+  server->local_token_ = std::move(token);
   return server;
 }
 
@@ -198,6 +185,15 @@ Result<int> ApiServer::bind() {
   if (!http_->set_backlog(backlog)) spdlog::warn("cannot raise the listen backlog to {}", backlog);
   port_ = port;
   service_->connection_watch().start(port_, http_->listen_fd());
+  // From now on the other `vista` commands on this data directory come here (server_advert.h).
+  if (Status st = write_server_advert(s.data_dir, {local_url(s.host, port_),
+                                                   static_cast<int64_t>(::getpid()), local_token_});
+      st.is_ok()) {
+    advertised_ = true;
+  } else {
+    spdlog::warn("{}: other vista commands on {} cannot reach this server", st.message(),
+                 s.data_dir.string());
+  }
   return port_;
 }
 
@@ -250,6 +246,7 @@ Status ApiServer::close() {
   if (closed_) return Status::ok();
   closed_ = true;
   service_->connection_watch().stop();
+  if (advertised_) remove_server_advert(service_->settings().data_dir, local_token_);
   return service_->engine().close();
 }
 

@@ -2,9 +2,11 @@
 //
 // Life cycle:
 //   auto server = ApiServer::create(settings);   // opens the engine (data dir, model)
-//   int port = *server->bind();                  // host:port; port 0 picks a free port
+//   int port = *server->bind();                  // host:port; port 0 picks a free port;
+//                                                // advertises it in DATA/server.json
 //   server->serve();                             // blocks until stop()
-//   server->close();                             // engine close: index snapshots
+//   server->close();                             // engine close: index snapshots; the
+//                                                // advert is removed
 // stop() may be called from any thread (a signal-watching thread, a test) at any time, also
 // before serve() has started; serve() then returns at once. Graceful stop with a deadline: from
 // stop() on, /ready answers 503 and new API requests get 503 (the listener stays open so that
@@ -73,6 +75,8 @@ class ApiServer {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> serving_{false};
   bool closed_ = false;
+  std::string local_token_;  // advertised in DATA/server.json (api/server_advert.h)
+  bool advertised_ = false;
   int lock_fd_ = -1;  // DATA/.vista-serve.lock, held while the server exists
 };
 

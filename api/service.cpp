@@ -4,6 +4,7 @@
 
 #include "api/base64.h"
 #include "api/json_codec.h"
+#include "api/server_advert.h"
 #include "api/task_queue.h"
 #include "common/logging.h"
 
@@ -86,12 +87,13 @@ std::string method_label(const std::string& method) {
 }  // namespace
 
 Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
-                 std::unique_ptr<ImageStore> images, PathGuard guard)
+                 std::unique_ptr<ImageStore> images, PathGuard guard, std::string local_token)
     : settings_(std::move(settings)),
       engine_(std::move(engine)),
       images_(std::move(images)),
       guard_(std::move(guard)),
       keys_(settings_.api_key, settings_.read_only_api_key),
+      local_token_(local_token),
       thumbnails_(settings_.thumbnail_cache_bytes),
       browser_guard_(settings_.allowed_hosts, settings_.allowed_origins),
       watch_(ConnectionWatch::Options{
@@ -110,6 +112,7 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
   const Spec specs[] = {
       {"GET", "/", Access::kPublic, &Service::get_web_page},
       {"GET", "/index.html", Access::kPublic, &Service::get_web_page},
+      {"GET", "/openapi.yaml", Access::kPublic, &Service::get_openapi},
       {"GET", "/health", Access::kPublic, &Service::get_health},
       {"GET", "/ready", Access::kPublic, &Service::get_ready},
       {"GET", "/metrics", Access::kRead, &Service::get_metrics},
@@ -118,6 +121,12 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
       {"GET", "/v1/collections/{name}", Access::kRead, &Service::get_collection},
       {"DELETE", "/v1/collections/{name}", Access::kWrite, &Service::delete_collection},
       {"POST", "/v1/collections/{name}/documents", Access::kWrite, &Service::add_documents},
+      {"GET", "/v1/collections/{name}/documents", Access::kRead, &Service::list_documents},
+      {"POST", "/v1/collections/{name}/documents/delete", Access::kWrite,
+       &Service::delete_documents},
+      {"POST", "/v1/collections/{name}/count", Access::kRead, &Service::count_documents},
+      {"POST", "/v1/collections/{name}/search/batch", Access::kRead, &Service::search_batch},
+      {"POST", "/v1/collections/{name}/ingest", Access::kLocal, &Service::ingest},
       {"GET", "/v1/collections/{name}/documents/{id}", Access::kRead, &Service::get_document},
       {"DELETE", "/v1/collections/{name}/documents/{id}", Access::kWrite,
        &Service::delete_document},
@@ -190,6 +199,14 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
       st.route->handler != &Service::get_health) {
     st.early =
         ApiError::overloaded("the server is shutting down; retry later", settings_.retry_after_s);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  if (local_token_.matches(req.get_header_value(kLocalTokenHeader)))
+    return httplib::Server::HandlerResponse::Unhandled;
+  if (st.route->access == Access::kLocal) {
+    st.early = ApiError::forbidden(st.route->method + " " + st.route->label +
+                                   " reads files on the server's machine: only `vista` commands "
+                                   "that share its data directory may call it");
     return httplib::Server::HandlerResponse::Unhandled;
   }
   const std::string key =
@@ -379,16 +396,55 @@ void Service::check_text(const std::optional<std::string>& text, const std::stri
 }
 
 std::string Service::image_url(const std::string& collection, const engine::Document& doc) const {
-  bool has = ImageStore::blob_of(doc.source).has_value();
-  if (!has && doc.source && guard_.enabled()) has = guard_.resolve(*doc.source).is_ok();
-  if (!has) return "";
-  return "/v1/collections/" + encode_path_segment(collection) + "/documents/" +
-         encode_path_segment(doc.id) + "/image";
+  return document_image_url(collection, doc);
+}
+
+engine::Filter Service::filter_from(const json& spec) const {
+  auto compiled = engine::Filter::compile(spec);
+  if (!compiled.is_ok()) fail(compiled.status(), false, "compiling a filter");
+  return std::move(compiled).value();
+}
+
+bool Service::not_modified(const httplib::Request& req, httplib::Response& res,
+                           const std::string& etag) {
+  res.set_header("ETag", etag);
+  res.set_header("Cache-Control", "no-cache");
+  if (req.get_header_value("If-None-Match") != etag) return false;
+  res.status = 304;
+  return true;
 }
 
 void Service::send_json(httplib::Response& res, int status, const json& body) const {
   res.status = status;
   res.set_content(dump(body) + "\n", "application/json");
+}
+
+Result<std::unique_ptr<Service>> Service::open(const ServerSettings& settings,
+                                               std::string local_token) {
+  VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
+                         engine::Engine::open(engine_options(settings)));
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<ImageStore> images,
+                         ImageStore::open(settings.data_dir, settings.sync_writes));
+  return std::make_unique<Service>(settings, std::move(engine), std::move(images),
+                                   std::move(guard), std::move(local_token));
+}
+
+engine::EngineOptions engine_options(const ServerSettings& settings) {
+  engine::EngineOptions options;
+  options.data_dir = settings.data_dir;
+  options.model_dir = settings.model_dir;
+  options.encoder_threads = settings.encoder_threads;
+  options.encoder_dtype = settings.encoder_dtype;
+  options.encoder_device = settings.encoder_device;
+  options.catalog.collection.sync_writes = settings.sync_writes;
+  options.encode_queue.max_batch = settings.encoder_max_batch;
+  options.encode_queue.max_wait_ms = settings.encoder_max_wait_ms;
+  options.encode_queue.max_queued = settings.encoder_max_queued;
+  options.decode_limits.max_bytes = settings.limits.max_image_bytes;
+  options.decode_limits.max_pixels = settings.limits.max_image_pixels;
+  options.default_index_spec = settings.default_index;
+  return options;
 }
 
 void Service::sweep_images() {

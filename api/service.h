@@ -43,6 +43,10 @@
 namespace vista::api {
 
 class Service;
+
+// The engine a server (or the in-process API) opens for these settings.
+engine::EngineOptions engine_options(const ServerSettings& settings);
+
 using RouteHandler = void (Service::*)(const httplib::Request&, httplib::Response&,
                                        const std::vector<std::string>& params);
 
@@ -56,8 +60,15 @@ struct Route {
 
 class Service {
  public:
+  // `local_token`: the token advertised in the data directory (api/server_advert.h); empty:
+  // no request is local.
   Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine,
-          std::unique_ptr<ImageStore> images, PathGuard guard);
+          std::unique_ptr<ImageStore> images, PathGuard guard, std::string local_token = {});
+
+  // Opens what the routes need for `settings`: the path guard, the engine (and model), the
+  // image store. The engine's Status on failure.
+  static Result<std::unique_ptr<Service>> open(const ServerSettings& settings,
+                                               std::string local_token);
 
   // httplib hooks.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
@@ -101,6 +112,16 @@ class Service {
                           const std::vector<std::string>&);
   void search(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
   void embed(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  // api/routes_bulk.cpp
+  void get_openapi(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void list_documents(const httplib::Request&, httplib::Response&,
+                      const std::vector<std::string>&);
+  void delete_documents(const httplib::Request&, httplib::Response&,
+                        const std::vector<std::string>&);
+  void count_documents(const httplib::Request&, httplib::Response&,
+                       const std::vector<std::string>&);
+  void search_batch(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void ingest(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
   void import_segment(const httplib::Request&, httplib::Response&,
                       const std::vector<std::string>&);
 
@@ -115,6 +136,25 @@ class Service {
   // Reads an image_path inside the roots.
   ConfinedFile image_from_path(const std::string& path) const;
   void check_text(const std::optional<std::string>& text, const std::string& where) const;
+  // Compiles a filter from a request (422 naming the place on failure).
+  engine::Filter filter_from(const nlohmann::json& spec) const;
+  // Answers 304 when the request already has `etag`; otherwise sets the caching headers.
+  static bool not_modified(const httplib::Request& req, httplib::Response& res,
+                           const std::string& etag);
+  // Removes documents and their stored images. Returns how many were removed; the ids that did
+  // not exist go to `missing`.
+  int64_t remove_documents(const std::string& collection, const std::vector<std::string>& ids,
+                           std::vector<std::string>* missing);
+  // One search body ("searches[2]" as `where` in a batch) and its hits as JSON.
+  struct SearchRequest {
+    engine::Query query;
+    engine::SearchOptions options;
+    bool with_metadata = true;
+    bool with_vector = false;
+  };
+  SearchRequest parse_search(const nlohmann::json& body, const std::string& where) const;
+  nlohmann::json hits_json(const std::string& collection, const SearchRequest& request,
+                           const engine::SearchResponse& response) const;
 
   // add_documents() steps (api/routes_documents.cpp).
   struct AddItem;
@@ -145,6 +185,7 @@ class Service {
   std::unique_ptr<ImageStore> images_;
   PathGuard guard_;
   ApiKeys keys_;
+  LocalToken local_token_;
   IdLocks id_locks_;
   Metrics metrics_;
   ThumbnailCache thumbnails_;

@@ -21,6 +21,9 @@
 
 namespace vista::api {
 
+// Ids in one POST .../documents/delete (a by-filter delete works in slices of this size).
+inline constexpr size_t kMaxIdsPerRequest = 10000;
+
 struct Limits {
   uint64_t max_body_bytes = 32ull << 20;   // whole request body (JSON or multipart) -> 413
   uint64_t max_image_bytes = 16ull << 20;  // one encoded image -> 413

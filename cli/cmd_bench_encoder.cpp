@@ -29,6 +29,7 @@
 
 #include "cli/bench_commands.h"
 #include "cli/command.h"
+#include "cli/engine_args.h"
 #include "cli/device_option.h"
 #include "common/cpu_time.h"
 #include "common/logging.h"
@@ -62,7 +63,7 @@ constexpr int64_t kShortTokens = 10;  // 8 words + [CLS] + [SEP]
 struct Options {
   std::string model;
   std::string random;
-  std::string dtype = "fp32";
+  std::string dtype = "auto";
   std::string device = "cpu";
   int threads = 0;
   int batch = 1;
@@ -393,12 +394,12 @@ CommandRunner add_bench_encoder(CLI::App& bench) {
   CLI::App* sub = bench.add_subcommand(
       "encoder", "Time image, image+text and short-text encoding against the hardware's peak");
   auto o = std::make_shared<Options>();
-  sub->add_option("--model", o->model, "model directory (see scripts/fetch-model.sh)");
+  CLI::Option* model = add_model_option(*sub, o->model);
   sub->add_option("--random", o->random,
-                  "'base': time the base-size network with random weights instead of a model");
-  sub->add_option("--dtype", o->dtype,
-                  "fp32 (exact), bf16 (fast), fp16 (fast, CUDA only) or eager (plain libtorch)")
-      ->capture_default_str();
+                  "'base': time the base-size network with random weights instead of a model")
+      ->excludes(model)
+      ->check(CLI::IsMember({"base"}));
+  add_dtype_option(*sub, o->dtype);
   add_device_option(*sub, o->device);
   sub->add_option("--threads", o->threads, "intra-op threads (0: every hardware thread)")
       ->capture_default_str();
@@ -411,6 +412,8 @@ CommandRunner add_bench_encoder(CLI::App& bench) {
   sub->add_option("--work-dir", o->work_dir,
                   "where --random writes its temporary model (default: system temp)");
   return [o]() {
+    if (o->model.empty() && o->random.empty()) o->model = model_or_default(o->model);
+    o->dtype = concrete_dtype(o->dtype);
     Status s = run(*o);
     if (!s.is_ok()) return report_failure(s);
     return 0;

@@ -24,6 +24,31 @@ inline std::filesystem::path default_model_dir() {
   return kDefaultModelDir;
 }
 
+// --model for the commands that load the model themselves (embed, compare, tokenize, bench
+// encoder); empty means model_or_default().
+inline CLI::Option* add_model_option(CLI::App& sub, std::string& model) {
+  return sub.add_option("--model", model,
+                        std::string("model directory (default: $VISTA_MODEL or ") +
+                            kDefaultModelDir + ")");
+}
+inline std::string model_or_default(const std::string& model) {
+  return model.empty() ? default_model_dir().string() : model;
+}
+
+// --dtype, the same for every command.
+inline CLI::Option* add_dtype_option(CLI::App& sub, std::string& dtype) {
+  return sub
+      .add_option("--dtype", dtype,
+                  "encoder compute path: auto (= fp32), fp32 (exact), bf16 (fast), fp16 (fast, "
+                  "CUDA only) or eager (plain libtorch)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16", "eager"}))
+      ->capture_default_str();
+}
+// "auto" is the encoder's default compute path, fp32.
+inline std::string concrete_dtype(const std::string& dtype) {
+  return dtype == "auto" ? "fp32" : dtype;
+}
+
 struct EngineArgs {
   std::string data_dir;
   std::string model_dir;  // empty: default_model_dir()

@@ -389,6 +389,11 @@ struct Collection::Impl {
       return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxK) +
                                       ", got " + std::to_string(options.k));
     }
+    if (options.offset < 0 || options.offset > kMaxK - options.k) {
+      return Status::invalid_argument("offset must be between 0 and " + std::to_string(kMaxK) +
+                                      " - k (" + std::to_string(kMaxK - options.k) + "), got " +
+                                      std::to_string(options.offset));
+    }
     if (n < 0 || (n > 0 && queries == nullptr))
       return Status::invalid_argument("no query vectors given");
     for (int64_t q = 0; q < n; ++q) {
@@ -413,7 +418,7 @@ struct Collection::Impl {
     std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
     for (int64_t q = 0; q < n; ++q) {
       auto& hits = out[q];
-      for (int64_t j = 0; j < k; ++j) {
+      for (int64_t j = options.offset; j < k; ++j) {
         const int64_t id = labels[q * k + j];
         if (id < 0) break;
         auto it = docs.find(id);
@@ -1033,6 +1038,88 @@ int64_t Collection::count() const {
   return static_cast<int64_t>(impl_->docs.size());
 }
 
+Result<int64_t> Collection::count(const Filter& filter) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::shared_lock lock(c.rw);
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  if (filter.matches_all()) return static_cast<int64_t>(c.docs.size());
+  int64_t n = 0;
+  for (const auto& [internal, entry] : c.docs) n += filter.matches(entry.metadata) ? 1 : 0;
+  return n;
+}
+
+Result<ListPage> Collection::list(const ListOptions& options) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  if (options.limit < 1 || options.limit > kMaxListLimit) {
+    return Status::invalid_argument("limit must be between 1 and " +
+                                    std::to_string(kMaxListLimit) + ", got " +
+                                    std::to_string(options.limit));
+  }
+  const bool filtered = options.filter && !options.filter->matches_all();
+  // Holding the shared lock keeps writers out for the scan, so the ids family and the
+  // in-memory table agree; the scan is bounded (kMaxListScan) so writers never wait long.
+  std::shared_lock lock(c.rw);
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  ListPage page;
+  auto it = c.store->iterator(Family::kIds);
+  if (options.after) {
+    it->Seek(*options.after);
+    if (it->Valid() && it->key().ToString() == *options.after) it->Next();
+  } else {
+    it->SeekToFirst();
+  }
+  std::vector<int64_t> internals;
+  std::string last;
+  int64_t scanned = 0;
+  for (; it->Valid(); it->Next()) {
+    if (static_cast<int64_t>(internals.size()) == options.limit || scanned == kMaxListScan) {
+      page.next_after = last;
+      break;
+    }
+    ++scanned;
+    last = it->key().ToString();
+    uint64_t internal = 0;
+    if (!Store::decode_u64(std::string_view(it->value().data(), it->value().size()), &internal)) {
+      return Status::corruption("collection '" + c.name + "': id " + show_id(last) +
+                                " has a damaged internal id");
+    }
+    if (filtered) {
+      auto entry = c.docs.find(static_cast<int64_t>(internal));
+      if (entry == c.docs.end() || !options.filter->matches(entry->second.metadata)) continue;
+    }
+    internals.push_back(static_cast<int64_t>(internal));
+  }
+  VISTA_RETURN_IF_ERROR(from_rocksdb(it->status(), "collection '" + c.name + "': listing ids"));
+  page.documents.reserve(internals.size());
+  for (int64_t internal : internals) {
+    std::string bytes;
+    VISTA_RETURN_IF_ERROR(c.store->get(Family::kDocuments, id_key(internal), &bytes)
+                              .with_context("collection '" + c.name + "': listing documents"));
+    Document d;
+    VISTA_RETURN_IF_ERROR(decode_document(bytes, &d).with_context("collection '" + c.name + "'"));
+    if (options.include_vectors) {
+      std::vector<int64_t> found;
+      VISTA_RETURN_IF_ERROR(c.read_vectors({internal}, &d.vector, &found));
+    }
+    page.documents.push_back(std::move(d));
+  }
+  return page;
+}
+
+Result<std::vector<std::string>> Collection::ids_matching(const Filter& filter) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::shared_lock lock(c.rw);
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::vector<std::string> ids;
+  for (const auto& [internal, entry] : c.docs)
+    if (filter.matches(entry.metadata)) ids.push_back(entry.external_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 namespace {
 // Asked by FAISS (from its OpenMP threads) whether an internal id passes the filter. Reads the
 // in-memory table, which the caller keeps stable with a shared lock.
@@ -1051,7 +1138,8 @@ Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdenti
                                                                const SearchOptions& options) const {
   const Impl& c = *impl_;
   VISTA_RETURN_IF_ERROR(c.check_search(model, queries, n, options));
-  const int64_t k = options.k;
+  // Paging: the index finds offset + k hits and collect_hits() leaves the first offset out.
+  const int64_t k = options.offset + options.k;
   std::vector<float> dist(static_cast<size_t>(n * k));
   std::vector<int64_t> labels(static_cast<size_t>(n * k));
 

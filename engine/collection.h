@@ -129,6 +129,7 @@ struct RemoveResult {
 
 struct SearchOptions {
   int64_t k = 10;                // 1..10000
+  int64_t offset = 0;            // paging: leave out this many best hits; offset + k <= 10000
   std::optional<Filter> filter;  // applied inside the FAISS search
   index::SearchParams params;    // efSearch / nprobe; zero = index default
   bool include_metadata = true;  // fill metadata/text/source/hash of each hit
@@ -138,6 +139,25 @@ struct SearchOptions {
 struct SearchHit {
   float score = 0;    // inner product (cosine for unit vectors); higher is better
   Document document;  // id always set; the rest as SearchOptions asks
+};
+
+inline constexpr int64_t kMaxListLimit = 1000;
+// The most ids one list() call looks at: a sparse filter yields short pages, not long locks.
+inline constexpr int64_t kMaxListScan = 10000;
+
+// A page of documents in external-id order (bytewise), starting after `after`.
+struct ListOptions {
+  int64_t limit = 100;               // 1..kMaxListLimit
+  std::optional<std::string> after;  // the previous page's next_after; empty: from the start
+  std::optional<Filter> filter;      // only documents whose metadata match
+  bool include_vectors = false;
+};
+
+struct ListPage {
+  std::vector<Document> documents;
+  // Where the next page starts (pass as ListOptions::after); empty at the end. A page may hold
+  // fewer than `limit` documents (a sparse filter) and still have a next page.
+  std::optional<std::string> next_after;
 };
 
 struct CollectionInfo {
@@ -195,6 +215,17 @@ class Collection {
 
   // Number of stored documents (exact; equals the RocksDB state).
   int64_t count() const;
+  // Number of documents whose metadata match `filter`.
+  Result<int64_t> count(const Filter& filter) const;
+
+  // Pages through the documents in id order. Paging is stable while writes happen: ids are
+  // ordered and the cursor is the last id returned, so a document present for the whole walk is
+  // returned exactly once; one added or removed meanwhile appears at most once. InvalidArgument
+  // for a limit out of range.
+  Result<ListPage> list(const ListOptions& options) const;
+
+  // The ids of the documents whose metadata match `filter`, sorted.
+  Result<std::vector<std::string>> ids_matching(const Filter& filter) const;
 
   // Searches a batch of n query vectors (n * dimension floats, row-major). Returns one list per
   // query, best first, at most k hits, each hit passing the filter. `model` must equal the

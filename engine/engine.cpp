@@ -335,70 +335,122 @@ Result<Embedding> Engine::embed(const Content& content) {
 
 Result<SearchResponse> Engine::search(const std::string& collection, const Query& query,
                                       const SearchOptions& options) {
+  VISTA_ASSIGN_OR_RETURN(auto responses, search_batch(collection, {query}, {options}));
+  return std::move(responses[0]);
+}
+
+Result<std::vector<SearchResponse>> Engine::search_batch(
+    const std::string& collection, const std::vector<Query>& queries,
+    const std::vector<SearchOptions>& options) {
   auto start = Clock::now();
   VISTA_RETURN_IF_ERROR(impl_->check_open());
-  const bool content = query.text || query.image_bytes || query.image_path;
-  const int kinds = (content ? 1 : 0) + (query.id ? 1 : 0) + (query.vector ? 1 : 0);
-  if (kinds != 1)
-    return Status::invalid_argument(
-        "a query needs exactly one of: text and/or image, id, vector (got " +
-        std::to_string(kinds) + ")");
+  if (queries.size() != options.size())
+    return Status::invalid_argument("search_batch needs one SearchOptions per query");
+  auto where = [&](size_t i) {
+    return queries.size() == 1 ? std::string() : "searches[" + std::to_string(i) + "]: ";
+  };
+  // Cheap checks first, for every query, before anything is encoded.
+  std::vector<EncodeItem> items;
+  std::vector<size_t> encoded;  // query index of each item
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Query& query = queries[i];
+    const bool content = query.text || query.image_bytes || query.image_path;
+    const int kinds = (content ? 1 : 0) + (query.id ? 1 : 0) + (query.vector ? 1 : 0);
+    if (kinds != 1)
+      return Status::invalid_argument(
+          where(i) + "a query needs exactly one of: text and/or image, id, vector (got " +
+          std::to_string(kinds) + ")");
+    if (options[i].k < 1 || options[i].k > 10000)
+      return Status::invalid_argument(where(i) + "k must be between 1 and 10000, got " +
+                                      std::to_string(options[i].k));
+    if (options[i].offset < 0 || options[i].offset > 10000 - options[i].k)
+      return Status::invalid_argument(where(i) + "offset must be between 0 and 10000 - k, got " +
+                                      std::to_string(options[i].offset));
+  }
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(collection));
+  const auto info = coll->info();
+  std::optional<ModelIdentity> encoder_model;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Query& query = queries[i];
+    if (!(query.text || query.image_bytes || query.image_path)) continue;
+    if (!impl_->encoder) return no_model();
+    if (!encoder_model) {
+      VISTA_ASSIGN_OR_RETURN(auto identity, impl_->identity_for(*coll));
+      encoder_model = std::move(identity);
+    }
+    if (query.text && !is_valid_utf8(*query.text))
+      return Status::invalid_argument(where(i) + "the text is not valid UTF-8");
+    auto item = prepare_content(Content{query.text, query.image_bytes, query.image_path},
+                                impl_->options.decode_limits, impl_->image_size);
+    if (!item.is_ok())
+      return queries.size() == 1 ? item.status()
+                                 : item.status().with_context("searches[" + std::to_string(i) + "]");
+    items.push_back(std::move(item).value());
+    encoded.push_back(i);
+  }
+  // Every text and picture of the batch goes through the encoder together.
+  std::vector<Embedding> embeddings;
+  if (!items.empty()) {
+    VISTA_ASSIGN_OR_RETURN(embeddings, impl_->queue->encode(std::move(items)));
+  }
 
-  SearchResponse response;
-  std::vector<float> vector;
-  ModelIdentity model;
-  SearchOptions opts = options;
-  if (content) {
-    VISTA_ASSIGN_OR_RETURN(auto emb,
-                           embed(Content{query.text, query.image_bytes, query.image_path}));
-    VISTA_ASSIGN_OR_RETURN(model, impl_->identity_for(*coll));
-    vector = std::move(emb.vector);
-    response.truncated = emb.truncated;
-  } else {
-    auto info = coll->info();
-    model = info.model;
-    if (query.id) {
+  std::vector<SearchResponse> responses(queries.size());
+  size_t next_embedding = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Query& query = queries[i];
+    SearchResponse& response = responses[i];
+    std::vector<float> vector;
+    ModelIdentity model = info.model;
+    SearchOptions opts = options[i];
+    if (next_embedding < encoded.size() && encoded[next_embedding] == i) {
+      Embedding& emb = embeddings[next_embedding++];
+      vector = std::move(emb.vector);
+      response.truncated = emb.truncated;
+      model = *encoder_model;
+    } else if (query.id) {
       VISTA_ASSIGN_OR_RETURN(auto docs, coll->get({*query.id}, /*include_vectors=*/true));
       if (docs.empty() || !docs[0])
-        return Status::not_found("document '" + *query.id + "' does not exist in collection '" +
-                                 collection + "'");
+        return Status::not_found(where(i) + "document '" + *query.id +
+                                 "' does not exist in collection '" + collection + "'");
       vector = std::move(docs[0]->vector);
-      // The document itself would be the best hit; ask for one more and leave it out.
-      opts.k = std::min<int64_t>(options.k + 1, 10000);
+      // The document itself would be the best hit: ask for one more, leave it out, then page.
+      opts.k = std::min<int64_t>(options[i].offset + options[i].k + 1, 10000);
+      opts.offset = 0;
     } else {
       vector = *query.vector;
       if (static_cast<int>(vector.size()) != info.dimension)
-        return Status::invalid_argument("the query vector has " + std::to_string(vector.size()) +
-                                        " components; collection '" + collection + "' has " +
-                                        std::to_string(info.dimension));
+        return Status::invalid_argument(where(i) + "the query vector has " +
+                                        std::to_string(vector.size()) + " components; collection '" +
+                                        collection + "' has " + std::to_string(info.dimension));
       double norm = 0;
       for (float v : vector) {
         if (!std::isfinite(v))
-          return Status::invalid_argument("the query vector has a NaN or infinite component");
+          return Status::invalid_argument(where(i) +
+                                          "the query vector has a NaN or infinite component");
         norm += static_cast<double>(v) * v;
       }
-      if (norm <= 0) return Status::invalid_argument("the query vector is all zeros");
+      if (norm <= 0) return Status::invalid_argument(where(i) + "the query vector is all zeros");
       const float inv = static_cast<float>(1.0 / std::sqrt(norm));
       for (float& v : vector) v *= inv;
     }
-  }
-  if (options.k < 1 || options.k > 10000)
-    return Status::invalid_argument("k must be between 1 and 10000, got " +
-                                    std::to_string(options.k));
-  VISTA_ASSIGN_OR_RETURN(auto lists, coll->search(model, vector.data(), 1, opts));
-  if (!lists.empty()) response.hits = std::move(lists[0]);
-  if (query.id) {
-    for (auto it = response.hits.begin(); it != response.hits.end(); ++it) {
-      if (it->document.id == *query.id) {
-        response.hits.erase(it);
-        break;
+    VISTA_ASSIGN_OR_RETURN(auto lists, coll->search(model, vector.data(), 1, opts));
+    if (!lists.empty()) response.hits = std::move(lists[0]);
+    if (query.id) {
+      for (auto it = response.hits.begin(); it != response.hits.end(); ++it) {
+        if (it->document.id == *query.id) {
+          response.hits.erase(it);
+          break;
+        }
       }
+      const auto skip = std::min<size_t>(response.hits.size(), options[i].offset);
+      response.hits.erase(response.hits.begin(), response.hits.begin() + skip);
+      if (static_cast<int64_t>(response.hits.size()) > options[i].k)
+        response.hits.resize(options[i].k);
     }
-    if (static_cast<int64_t>(response.hits.size()) > options.k) response.hits.resize(options.k);
   }
-  response.took_ms = ms_since(start);
-  return response;
+  const double took = ms_since(start);
+  for (auto& r : responses) r.took_ms = took;
+  return responses;
 }
 
 Result<std::shared_ptr<Collection>> Engine::create_collection(const std::string& name,
@@ -420,6 +472,12 @@ Result<std::shared_ptr<Collection>> Engine::collection_for_writing(const std::st
   if (!impl_->encoder) return no_model();
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->get_or_create(name, create, spec));
   VISTA_RETURN_IF_ERROR(impl_->identity_for(*coll).status());
+  // A spec asked for explicitly must be the one the collection has: silently writing into a
+  // Flat collection when HNSW32 was asked for would hide the mistake.
+  if (const std::string existing = coll->info().index_spec; !spec.empty() && spec != existing)
+    return Status::failed_precondition(
+        "collection '" + name + "' has index '" + existing + "', not the '" + spec +
+        "' asked for; leave out the index spec to add to it, or use another collection");
   return coll;
 }
 

@@ -52,8 +52,12 @@ bool is_storage_failure(const Status& s) {
 // The JSONL errors report; every line is flushed so a killed run still leaves a useful report.
 class ErrorReport {
  public:
-  Status open(const std::optional<std::filesystem::path>& path) {
-    if (!path) return Status::ok();
+  Status open(const std::optional<std::filesystem::path>& path,
+              const std::optional<std::filesystem::path>& fallback) {
+    if (!path) {
+      lazy_path_ = fallback;
+      return Status::ok();
+    }
     out_.open(*path, std::ios::out | std::ios::trunc);
     if (!out_) return Status::io_error("cannot write the errors report " + path->string());
     return Status::ok();
@@ -61,6 +65,13 @@ class ErrorReport {
   void add(const std::string& source, const std::optional<std::string>& id, const Status& error) {
     spdlog::debug("failed: {}: {}", source, error.message());
     std::lock_guard<std::mutex> lock(mutex_);
+    if (first_.size() < kFirstFailures)
+      first_.push_back({source, id, error.message(), std::string(status_code_name(error.code()))});
+    if (lazy_path_ && !out_.is_open()) {
+      out_.open(*lazy_path_, std::ios::out | std::ios::trunc);
+      if (!out_) spdlog::warn("cannot write the errors report {}", lazy_path_->string());
+      lazy_path_.reset();
+    }
     if (!out_.is_open()) return;
     nlohmann::json line = {{"source", source},
                            {"reason", error.message()},
@@ -70,9 +81,16 @@ class ErrorReport {
     out_.flush();
   }
 
+  std::vector<IngestFailure> first_failures() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return first_;
+  }
+
  private:
   std::mutex mutex_;
   std::ofstream out_;
+  std::optional<std::filesystem::path> lazy_path_;  // opened on the first failure
+  std::vector<IngestFailure> first_;
 };
 
 // Counters shared by the stages; snapshot() is what the progress callback sees.
@@ -450,11 +468,22 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
     return Status::failed_precondition("ingestion needs a model (pass --model DIR)");
   VISTA_ASSIGN_OR_RETURN(auto walker, SourceWalker::create(o.sources));
   VISTA_RETURN_IF_ERROR(Catalog::validate_name(o.collection));
+  const int64_t candidates = walker.count_candidates();
+  if (candidates == 0) {
+    // Nothing to add: create nothing (an empty collection would only hide the mistake).
+    IngestSummary summary;
+    summary.collection = o.collection;
+    summary.total = 0;
+    summary.empty_source = true;
+    if (auto existing = engine_.catalog().get(o.collection); existing.is_ok())
+      summary.collection_count = (*existing)->count();
+    return summary;
+  }
   VISTA_ASSIGN_OR_RETURN(
       auto coll, engine_.collection_for_writing(o.collection, /*create=*/true, o.index_spec));
 
   ErrorReport report;
-  VISTA_RETURN_IF_ERROR(report.open(o.errors_path));
+  VISTA_RETURN_IF_ERROR(report.open(o.errors_path, o.fallback_errors_path));
 
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int prepare_threads = o.prepare_threads > 0 ? o.prepare_threads : std::max(1, hw / 2);
@@ -466,7 +495,7 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   Pipeline pipeline(o, walker, coll, *engine_.encoder(), engine_.options().decode_limits, report,
                     batch_size, write_batch, capacity);
   Counters& counters = pipeline.counters();
-  counters.total = walker.count_candidates();
+  counters.total = candidates;
   spdlog::info(
       "ingesting into '{}': {} candidate item(s) from {} source(s); {} preparer(s), "
       "batch {}",
@@ -487,6 +516,9 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   summary.cancelled = o.cancel && o.cancel->load();
   summary.collection = o.collection;
   summary.collection_count = coll->count();
+  summary.first_failures = report.first_failures();
+  if (summary.failed > 0)
+    summary.errors_report = o.errors_path ? o.errors_path : o.fallback_errors_path;
   if (!fatal.is_ok()) return fatal;
   return summary;
 }

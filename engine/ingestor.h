@@ -59,6 +59,9 @@ struct IngestOptions {
   int queue_capacity = 0;
   // JSONL errors report (created or truncated at the start). Empty: no report file.
   std::optional<std::filesystem::path> errors_path;
+  // Used when errors_path is empty: the report is created there on the first failure only
+  // (engine/ingest_report.h: default_errors_report), so clean runs leave no files behind.
+  std::optional<std::filesystem::path> fallback_errors_path;
   // Set from elsewhere (a signal handler) to stop: no new item starts, what is encoded is
   // committed, run() returns a summary with cancelled = true.
   const std::atomic<bool>* cancel = nullptr;
@@ -89,6 +92,14 @@ struct IngestProgress {
   }
 };
 
+// One failed item, as the errors report has it.
+struct IngestFailure {
+  std::string source;  // the file, or "manifest:line"
+  std::optional<std::string> id;
+  std::string reason;
+  std::string code;  // status_code_name()
+};
+
 // How busy each stage of the pipeline was: seconds spent working (not waiting on its queues),
 // summed over the stage's threads. A stage whose threads were busy nearly all the time bounds
 // the rate; the others waited for it.
@@ -113,7 +124,13 @@ struct IngestSummary : IngestProgress {
   bool cancelled = false;
   std::string collection;
   int64_t collection_count = 0;  // documents in the collection afterwards
+  // The sources held nothing to ingest; no collection was created for them.
+  bool empty_source = false;
+  std::optional<std::filesystem::path> errors_report;  // where the failures were written
+  std::vector<IngestFailure> first_failures;           // the first kFirstFailures of them
 };
+
+inline constexpr size_t kFirstFailures = 5;
 
 class Ingestor {
  public:
