@@ -76,7 +76,7 @@ run_test() {  # name, binary, filter
   "$BUILD/tests/$binary" --gtest_filter="$filter" --gtest_brief=0 >"$RESULTS/$name.txt" 2>&1
   local rc=$?
   grep -E '^\[ *(PASSED|FAILED|SKIPPED) *\]|golden vectors|Skipped|Failure' "$RESULTS/$name.txt" | head -40 | tee -a "$LOG" >&2
-  TESTS_JSON+="\"$name\": {\"exit\": $rc, \"passed\": $(grep -c '^\[       OK \]' "$RESULTS/$name.txt"), \"skipped\": $(grep -c '^\[  SKIPPED \]' "$RESULTS/$name.txt"), \"failed\": $(grep -c '^\[  FAILED  \]' "$RESULTS/$name.txt")},"
+  TESTS_JSON+="\"$name\": {\"exit\": $rc, \"passed\": $(grep -c '^\[       OK \]' "$RESULTS/$name.txt"), \"skipped\": $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$RESULTS/$name.txt"), \"failed\": $(grep -cE '^\[  FAILED  \] .* \([0-9]+ ms\)$' "$RESULTS/$name.txt")},"
 }
 run_test network_cuda network_test '*Cuda*:*DevicePath*:*Fp32MatchesReference*'
 run_test encoder_cuda encoder_test '*Cuda*:*DeviceTest*:*ReproducesEveryGoldenVector*'
