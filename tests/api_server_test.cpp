@@ -10,6 +10,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "api/json_codec.h"
 #include "engine/ingestor.h"
 #include "tests/api_test_util.h"
 
