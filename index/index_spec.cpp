@@ -9,8 +9,8 @@ namespace vista::index {
 namespace {
 
 constexpr const char* kGrammar =
-    "supported: Flat, SQ4|SQ6|SQ8|SQfp16, PQ<m>[x<nbits>], HNSW<M>[,Flat|,SQ<q>], "
-    "IVF<nlist>,Flat|SQ<q>|PQ<m>[x<nbits>], optionally after PCA<d> or OPQ<m>[_<d>] and "
+    "supported: Flat, SQ4|SQ6|SQ8|SQfp16, PQ<m>[x<nbits>][np], HNSW<M>[,Flat|,SQ<q>], "
+    "IVF<nlist>,Flat|SQ<q>|PQ<m>[x<nbits>][np], optionally after PCA<d> or OPQ<m>[_<d>] and "
     "followed by ,RFlat (docs/indexes.md)";
 
 Status refuse(std::string_view spec, const std::string& why) {
@@ -75,10 +75,11 @@ Status parse_pq(std::string_view spec, const std::string& s, int d, IndexSpec* o
   size_t pos = 2;
   int64_t m = 0, bits = 8;
   if (!read_number(s, &pos, &m)) return refuse(spec, "'" + s + "' needs a number after PQ");
-  if (pos < s.size()) {
-    if (s[pos] != 'x' || !read_number(s, &++pos, &bits) || pos != s.size())
-      return refuse(spec, "'" + s + "' is not PQ<m> or PQ<m>x<nbits>");
-  }
+  if (pos < s.size() && s[pos] == 'x' && !read_number(s, &++pos, &bits))
+    return refuse(spec, "'" + s + "' is not PQ<m>[x<nbits>][np]");
+  // "np" only tells FAISS to skip polysemous training (a slow step that search never uses).
+  if (s.compare(pos, std::string::npos, "np") == 0) pos += 2;
+  if (pos != s.size()) return refuse(spec, "'" + s + "' is not PQ<m>[x<nbits>][np]");
   VISTA_RETURN_IF_ERROR(check_range(spec, "PQ m (sub-quantizers)", m, 1, d,
                                     " (the dimension at that point is " + std::to_string(d) + ")"));
   if (d % m != 0) {

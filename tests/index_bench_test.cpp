@@ -58,6 +58,14 @@ FloatMatrix sample_matrix(int64_t rows, int dim) {
 // ---------------------------------------------------------------------------------------------
 // .fvecs / .ivecs / .bvecs
 
+// `vista bench index` with no --index runs these: each must pass the spec validator at the
+// dimension of the real model.
+TEST(IndexBenchDefaultsTest, EveryDefaultSpecIsAccepted) {
+  for (const auto& spec : kDefaultIndexSpecs) {
+    EXPECT_TRUE(index::VectorIndex::validate_spec(spec, 768).is_ok()) << spec;
+  }
+}
+
 TEST(VecsIoTest, FvecsRoundTripIsBitExact) {
   TempDir dir;
   const FloatMatrix m = sample_matrix(7, 5);

@@ -44,6 +44,7 @@ TEST(IndexSpecTest, DangerousSpecsAreRefusedNamingTheParameterAndRange) {
       {"PQ32", "PQ m (sub-quantizers) must be 1..16"},
       {"PQ4x13", "PQ nbits must be 4..12"},
       {"PQ4x2", "PQ nbits must be 4..12"},
+      {"PQ4nq", "is not PQ<m>[x<nbits>][np]"},
       {"IVF4,PQ4x9", "PQ nbits must be 4..8"},
       {"PCA17,Flat", "PCA output dimension must be 1..16"},
       {"OPQ3,PQ4", "OPQ m must divide its output dimension 16, got 3"},
@@ -97,6 +98,8 @@ std::vector<std::string> accepted_grid() {
     specs.push_back(std::string("IVF4,") + pq);
   }
   specs.push_back("PQ8x12");
+  specs.push_back("PQ4x4np");
+  specs.push_back("IVF4,PQ8np");
   for (int64_t nlist : {int64_t{1}, int64_t{16}, kMaxIvfLists}) {
     specs.push_back("IVF" + std::to_string(nlist) + ",Flat");
     specs.push_back("IVF" + std::to_string(nlist) + ",SQ8");
