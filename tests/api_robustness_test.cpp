@@ -24,6 +24,12 @@ void ensure_collection(httplib::Client& c, const std::string& collection) {
   ASSERT_TRUE(r->status == 201 || r->status == 409) << r->body;
 }
 
+void create_collection(httplib::Client& c, const std::string& name, const std::string& spec) {
+  auto r = post_json(c, "/v1/collections", {{"name", name}, {"index", spec}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+}
+
 json add_texts(httplib::Client& c, const std::string& collection,
                const std::vector<std::string>& texts) {
   ensure_collection(c, collection);
@@ -63,9 +69,7 @@ TEST(ApiRobustnessTest, DangerousIndexSpecsAreRefusedWith422) {
           << r->body;
       EXPECT_FALSE(fs::exists(settings.data_dir / "c")) << spec;
     }
-    auto r = post_json(*c, "/v1/collections", {{"name", "c"}, {"index", "HNSW16"}});
-    ASSERT_TRUE(r);
-    ASSERT_EQ(r->status, 201) << r->body;
+    ASSERT_NO_FATAL_FAILURE(create_collection(*c, "c", "HNSW16"));
     add_texts(*c, "c", {"one", "two", "three"});
   }
   TestServer again(settings);
@@ -101,9 +105,7 @@ TEST(ApiRobustnessTest, OneBrokenCollectionNeverTakesDownTheOthers) {
     ASSERT_TRUE(server.ok());
     auto c = server.client();
     for (const char* name : {"good", "oldspec", "damaged"}) {
-      auto r = post_json(*c, "/v1/collections", {{"name", name}, {"index", "HNSW16"}});
-      ASSERT_TRUE(r);
-      ASSERT_EQ(r->status, 201) << r->body;
+      ASSERT_NO_FATAL_FAILURE(create_collection(*c, name, "HNSW16"));
       add_texts(*c, name, {"a cat", "a dog"});
     }
   }
