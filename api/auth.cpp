@@ -23,6 +23,7 @@ bool ApiKeys::equal(const Digest& a, const Digest& b) {
 }
 
 AuthResult ApiKeys::check(Access needed, std::string_view presented) const {
+  if (needed == Access::kLocal) return AuthResult::kMissingOrWrongKey;  // the token decides
   if (needed == Access::kPublic || !write_) return AuthResult::kAllowed;
   const Digest d = digest(presented);
   // Both comparisons always run, so timing does not tell which key matched.
@@ -31,6 +32,14 @@ AuthResult ApiKeys::check(Access needed, std::string_view presented) const {
   if (is_write) return AuthResult::kAllowed;
   if (is_read) return needed == Access::kRead ? AuthResult::kAllowed : AuthResult::kReadOnlyKey;
   return AuthResult::kMissingOrWrongKey;
+}
+
+LocalToken::LocalToken(std::string_view token) {
+  if (!token.empty()) digest_ = ApiKeys::digest(token);
+}
+
+bool LocalToken::matches(std::string_view presented) const {
+  return digest_ && !presented.empty() && ApiKeys::equal(ApiKeys::digest(presented), *digest_);
 }
 
 std::string presented_key(std::string_view authorization, std::string_view x_api_key) {

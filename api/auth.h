@@ -22,7 +22,9 @@
 
 namespace vista::api {
 
-enum class Access { kPublic, kRead, kWrite };
+// kLocal: only requests carrying the data directory's local token (api/server_advert.h), i.e.
+// `vista` commands on the server's machine that can read its data directory.
+enum class Access { kPublic, kRead, kWrite, kLocal };
 
 enum class AuthResult { kAllowed, kMissingOrWrongKey, kReadOnlyKey };
 
@@ -35,12 +37,24 @@ class ApiKeys {
   // `presented`: the key from the request (empty when none was sent).
   AuthResult check(Access needed, std::string_view presented) const;
 
- private:
   using Digest = std::array<uint8_t, 32>;
   static Digest digest(std::string_view key);
   static bool equal(const Digest& a, const Digest& b);
+
+ private:
   std::optional<Digest> write_;
   std::optional<Digest> read_;
+};
+
+// The data directory's local token (api/server_advert.h). A request presenting it may call
+// every endpoint, whatever the API keys; compared in constant time like the keys.
+class LocalToken {
+ public:
+  explicit LocalToken(std::string_view token);  // empty: nothing matches
+  bool matches(std::string_view presented) const;
+
+ private:
+  std::optional<std::array<uint8_t, 32>> digest_;
 };
 
 // The key a request carries: "Authorization: Bearer <key>" wins over "X-API-Key".

@@ -64,4 +64,14 @@ ApiError error_for_http_status(int http_status) {
   }
 }
 
+std::string public_reason(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kCorruption:
+    case StatusCode::kIOError:
+    case StatusCode::kInternal:
+      return "its files are damaged or cannot be read (the server log has the details)";
+    default: return status.message();
+  }
+}
+
 }  // namespace vista::api

@@ -92,4 +92,9 @@ void write_error(httplib::Response& res, const ApiError& error);
 // over the limit, 414 URI too long ...), when no handler wrote one.
 ApiError error_for_http_status(int http_status);
 
+// What a client may be told about a failure: the message, except for failures whose messages
+// carry internals (paths, library errors: Corruption, IOError, Internal), which get a generic
+// sentence; the log has the details.
+std::string public_reason(const Status& status);
+
 }  // namespace vista::api

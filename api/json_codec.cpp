@@ -1,5 +1,10 @@
 #include "api/json_codec.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include "engine/image_store.h"
+
 #include <httplib.h>
 
 #include <cctype>
@@ -167,12 +172,70 @@ void ObjectReader::finish() const {
 
 json collection_json(const engine::CollectionInfo& info) {
   return {{"name", info.name},
+          {"state", "ready"},
           {"count", info.count},
           {"dim", info.dimension},
           {"index", info.index_spec},
           {"metric", info.metric},
           {"model", {{"name", info.model.name}, {"checkpoint_hash", info.model.checkpoint_hash}}},
           {"created_at_ms", info.created_at_ms}};
+}
+
+std::string hex_encode(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> hex_decode(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+std::string document_image_url(const std::string& collection, const engine::Document& doc) {
+  bool has = engine::ImageStore::blob_of(doc.source).has_value();
+  if (!has && doc.source && !doc.source->empty() && doc.source->front() == '/') {
+    std::error_code ec;
+    has = std::filesystem::is_regular_file(*doc.source, ec);
+  }
+  if (!has) return "";
+  return "/v1/collections/" + encode_path_segment(collection) + "/documents/" +
+         encode_path_segment(doc.id) + "/image";
+}
+
+Result<std::string> read_indexed_file(const std::string& path, uint64_t max_bytes) {
+  std::error_code ec;
+  if (path.empty() || path.front() != '/') return Status::not_found("not an absolute path");
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return Status::not_found(path + " does not exist");
+  if (!std::filesystem::is_regular_file(status))
+    return Status::invalid_argument(path + " is not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found("cannot open " + path);
+  std::string bytes;
+  bytes.resize(max_bytes + 1);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  if (bytes.size() > max_bytes)
+    return Status::resource_exhausted(path + " is larger than " + std::to_string(max_bytes) +
+                                      " bytes");
+  return bytes;
 }
 
 json document_json(const engine::Document& doc, bool with_vector, const std::string& image_url) {

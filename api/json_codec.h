@@ -73,6 +73,20 @@ nlohmann::json document_json(const engine::Document& doc, bool with_vector,
                              const std::string& image_url);
 nlohmann::json hit_json(const engine::SearchHit& hit, bool with_metadata, bool with_vector);
 
+// Where the server returns a document's picture (".../documents/{id}/image"), or "" when the
+// document has none: an uploaded image, or a source that names an image file that exists (the
+// server checks, when asked, that the file still holds the bytes that were indexed). One rule
+// for the server's responses and the CLI's --json output.
+std::string document_image_url(const std::string& collection, const engine::Document& doc);
+
+// Reads a file a document was indexed from: a regular file (symlinks followed: the user who
+// indexed it chose it) of at most max_bytes. NotFound / InvalidArgument / ResourceExhausted.
+Result<std::string> read_indexed_file(const std::string& path, uint64_t max_bytes);
+
+// Lowercase hex of the bytes, and back (nullopt for odd length or a non-hex digit).
+std::string hex_encode(std::string_view bytes);
+std::optional<std::string> hex_decode(std::string_view hex);
+
 // Percent-encodes one path segment (for URLs the server hands out).
 std::string encode_path_segment(std::string_view segment);
 // Decodes %XX escapes of one path segment. Returns false for a malformed escape.

@@ -9,10 +9,16 @@ using nlohmann::json;
 
 void Service::list_collections(const httplib::Request&, httplib::Response& res,
                                const std::vector<std::string>&) {
-  auto infos = engine_->catalog().list_info();
-  if (!infos.is_ok()) fail(infos.status(), false, "listing collections");
+  auto entries = engine_->catalog().list_entries();
+  if (!entries.is_ok()) fail(entries.status(), false, "listing collections");
   json list = json::array();
-  for (const auto& info : *infos) list.push_back(collection_json(info));
+  for (const auto& e : *entries) {
+    if (e.info) {
+      list.push_back(collection_json(*e.info));
+    } else {
+      list.push_back({{"name", e.name}, {"state", "failed"}, {"error", public_reason(e.error)}});
+    }
+  }
   send_json(res, 200, {{"collections", list}});
 }
 

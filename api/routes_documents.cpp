@@ -137,6 +137,7 @@ Service::AddItem Service::parse_document(const json& value, const std::string& w
   try {
     ObjectReader r(value, where);
     std::optional<std::string> id = r.id("id");
+    if (id) item.id = *id;  // so that an error found below reports the caller's id
     item.doc.text = r.string("text");
     const auto image = r.string("image");
     const auto image_path = r.string("image_path");
@@ -248,9 +249,8 @@ void Service::delete_document(const httplib::Request&, httplib::Response& res,
                               const std::vector<std::string>& params) {
   const std::string& name = params[0];
   const std::string& id = params[1];
-  auto removed = engine_->delete_documents(name, {id});
-  if (!removed.is_ok()) fail(removed.status(), false, "deleting a document");
-  if (removed->removed == 0)
+  std::vector<std::string> missing;
+  if (remove_documents(name, {id}, &missing) == 0)
     throw ApiError::not_found("document '" + id + "' does not exist in collection '" + name + "'");
   send_json(res, 200, {{"id", id}, {"deleted", true}});
 }
@@ -305,10 +305,8 @@ void Service::get_document_image(const httplib::Request& req, httplib::Response&
     auto read = engine_->image_store().get(b, *blob);
     if (!read.is_ok()) throw no_image;
     bytes = std::move(read).value();
-  } else if (doc.source && guard_.enabled()) {
-    auto resolved = guard_.resolve(*doc.source);
-    if (!resolved.is_ok()) throw no_image;
-    auto file = guard_.read(resolved->string(), settings_.limits.max_image_bytes);
+  } else if (doc.source && guard_.enabled() && guard_.resolve(*doc.source).is_ok()) {
+    auto file = guard_.read(*doc.source, settings_.limits.max_image_bytes);
     if (!file.is_ok()) throw no_image;
     bytes = std::move(file->bytes);
     std::error_code ec;
@@ -316,6 +314,16 @@ void Service::get_document_image(const httplib::Request& req, httplib::Response&
     cache_key = file->canonical_path.string() + "@" +
                 std::to_string(mtime.time_since_epoch().count()) + ":" +
                 std::to_string(bytes.size());
+  } else if (doc.source && doc.content_hash) {
+    // The picture a document was indexed from (docs/api.md, "Images"): served when the file
+    // still holds exactly the bytes that were embedded, which the content hash proves.
+    auto file = read_indexed_file(*doc.source, settings_.limits.max_image_bytes);
+    if (!file.is_ok()) throw no_image;
+    if (engine::document_content_hash(coll->info().model, doc.text, *file) != *doc.content_hash)
+      throw ApiError::not_found("document '" + id + "': " + *doc.source +
+                                " changed since it was indexed");
+    bytes = std::move(file).value();
+    cache_key = *doc.content_hash;
   } else {
     throw no_image;
   }

@@ -26,13 +26,7 @@ constexpr std::string_view kPlaceholderPage = R"(<!doctype html>
 void Service::get_web_page(const httplib::Request& req, httplib::Response& res,
                            const std::vector<std::string>&) {
 #ifdef VISTA_HAS_WEB_ASSETS
-  const std::string etag(web_index_etag());
-  res.set_header("ETag", etag);
-  res.set_header("Cache-Control", "no-cache");
-  if (req.get_header_value("If-None-Match") == etag) {
-    res.status = 304;
-    return;
-  }
+  if (not_modified(req, res, std::string(web_index_etag()))) return;
   const std::string_view page = web_index_html();
 #else
   const std::string_view page = kPlaceholderPage;
@@ -53,7 +47,17 @@ void Service::get_ready(const httplib::Request&, httplib::Response& res,
     write_error(res, ApiError::overloaded("the server is shutting down", settings_.retry_after_s));
     return;
   }
-  json body = {{"status", "ready"}, {"model", nullptr}, {"dim", nullptr}};
+  // Failed collections do not make the server unready (the others are served); they are listed
+  // so that monitoring sees them.
+  json failed = json::array();
+  if (auto entries = engine_->catalog().list_entries(); entries.is_ok()) {
+    for (const auto& e : *entries)
+      if (!e.info) failed.push_back({{"name", e.name}, {"error", public_reason(e.error)}});
+  }
+  json body = {{"status", failed.empty() ? "ready" : "degraded"},
+               {"model", nullptr},
+               {"dim", nullptr},
+               {"failed_collections", failed}};
   if (auto id = engine_->model_identity(); id.is_ok()) {
     body["model"] = {{"name", id->name}, {"checkpoint_hash", id->checkpoint_hash}};
     body["dim"] = *engine_->dimension();

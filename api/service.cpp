@@ -4,6 +4,7 @@
 
 #include "api/base64.h"
 #include "api/json_codec.h"
+#include "api/server_advert.h"
 #include "api/task_queue.h"
 #include "common/logging.h"
 
@@ -85,12 +86,21 @@ std::string method_label(const std::string& method) {
 
 }  // namespace
 
-Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine, PathGuard guard)
+Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine, PathGuard guard,
+                 std::string local_token)
     : settings_(std::move(settings)),
       engine_(std::move(engine)),
       guard_(std::move(guard)),
       keys_(settings_.api_key, settings_.read_only_api_key),
-      thumbnails_(settings_.thumbnail_cache_bytes) {
+      local_token_(local_token),
+      thumbnails_(settings_.thumbnail_cache_bytes),
+      browser_guard_(settings_.allowed_hosts, settings_.allowed_origins),
+      watch_(ConnectionWatch::Options{
+          std::chrono::seconds(settings_.request_header_timeout_s),
+          std::chrono::seconds(settings_.request_body_timeout_s),
+          std::chrono::milliseconds(settings_.busy_header_timeout_ms),
+          std::chrono::milliseconds(100),
+          [this] { return metrics_.waiting_connections().load(std::memory_order_relaxed) > 0; }}) {
   error_context_.retry_after_s = settings_.retry_after_s;
   struct Spec {
     const char* method;
@@ -101,6 +111,7 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
   const Spec specs[] = {
       {"GET", "/", Access::kPublic, &Service::get_web_page},
       {"GET", "/index.html", Access::kPublic, &Service::get_web_page},
+      {"GET", "/openapi.yaml", Access::kPublic, &Service::get_openapi},
       {"GET", "/health", Access::kPublic, &Service::get_health},
       {"GET", "/ready", Access::kPublic, &Service::get_ready},
       {"GET", "/metrics", Access::kRead, &Service::get_metrics},
@@ -109,6 +120,12 @@ Service::Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine
       {"GET", "/v1/collections/{name}", Access::kRead, &Service::get_collection},
       {"DELETE", "/v1/collections/{name}", Access::kWrite, &Service::delete_collection},
       {"POST", "/v1/collections/{name}/documents", Access::kWrite, &Service::add_documents},
+      {"GET", "/v1/collections/{name}/documents", Access::kRead, &Service::list_documents},
+      {"POST", "/v1/collections/{name}/documents/delete", Access::kWrite,
+       &Service::delete_documents},
+      {"POST", "/v1/collections/{name}/count", Access::kRead, &Service::count_documents},
+      {"POST", "/v1/collections/{name}/search/batch", Access::kRead, &Service::search_batch},
+      {"POST", "/v1/collections/{name}/ingest", Access::kLocal, &Service::ingest},
       {"GET", "/v1/collections/{name}/documents/{id}", Access::kRead, &Service::get_document},
       {"DELETE", "/v1/collections/{name}/documents/{id}", Access::kWrite,
        &Service::delete_document},
@@ -128,6 +145,7 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
   st = RequestState{};
   st.active = true;
   st.start = Clock::now();
+  watch_.headers_read(req.remote_addr, req.remote_port);
   // Decisions only: every answer is written by dispatch(), after httplib has read the body. A
   // connection closed with unread input is reset by the kernel, and the reset can destroy the
   // answer before the client reads it.
@@ -167,6 +185,29 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
     }
     return httplib::Server::HandlerResponse::Unhandled;
   }
+  // The public routes (page, probes) reveal nothing and change nothing; probes may use any Host.
+  if (auto refused = st.route->access == Access::kPublic
+                         ? std::nullopt
+                         : browser_guard_.refuse(req.method, req.get_header_value("Host"),
+                                                 req.get_header_value("Origin"))) {
+    st.early = ApiError::forbidden(*refused);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  // While shutting down, only the probes answer: new work goes to another instance.
+  if (draining_ && st.route->handler != &Service::get_ready &&
+      st.route->handler != &Service::get_health) {
+    st.early =
+        ApiError::overloaded("the server is shutting down; retry later", settings_.retry_after_s);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  if (local_token_.matches(req.get_header_value(kLocalTokenHeader)))
+    return httplib::Server::HandlerResponse::Unhandled;
+  if (st.route->access == Access::kLocal) {
+    st.early = ApiError::forbidden(st.route->method + " " + st.route->label +
+                                   " reads files on the server's machine: only `vista` commands "
+                                   "that share its data directory may call it");
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
   const std::string key =
       presented_key(req.get_header_value("Authorization"), req.get_header_value("X-API-Key"));
   switch (keys_.check(st.route->access, key)) {
@@ -185,15 +226,80 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
   return httplib::Server::HandlerResponse::Unhandled;
 }
 
+void Service::dispatch_with_body(const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+  const uint64_t limit = settings_.limits.max_body_bytes;
+  const bool chunked =
+      req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+  const bool has_body = chunked || req.has_header("Content-Length");
+  auto refuse = [&](const ApiError& error) {
+    write_error(res, error);
+    // The rest of the body is not read: the connection cannot carry another request.
+    res.set_header("Connection", "close");
+  };
+  bool too_large = false;
+  if (!has_body) {
+    // No framing: no body (httplib would read until the client closes).
+  } else if (req.is_multipart_form_data()) {
+    // The form parser buffers part headers outside the receivers below; with Content-Length the
+    // whole form is bounded before a byte is read (httplib answers 413 past the limit).
+    if (chunked) {
+      refuse({411,
+              "length_required",
+              "multipart bodies need a Content-Length (chunked forms are not accepted)",
+              {}});
+      return;
+    }
+  }
+  httplib::Request full = req;
+  bool read_ok = true;
+  if (has_body && req.is_multipart_form_data()) {
+    auto current = full.files.end();
+    uint64_t total = 0;
+    read_ok = reader(
+        [&](const httplib::MultipartFormData& file) {
+          current = full.files.emplace(file.name, file);
+          return true;
+        },
+        [&](const char* data, size_t n) {
+          total += n;
+          too_large = too_large || total > limit;
+          if (!too_large) current->second.content.append(data, n);
+          return true;
+        });
+  } else if (has_body) {
+    // Past the limit the rest is read and dropped (the request deadline bounds how long), so
+    // that the client gets its 413 instead of a reset connection.
+    read_ok = reader([&](const char* data, size_t n) {
+      too_large = too_large || full.body.size() + n > limit;
+      if (!too_large) full.body.append(data, n);
+      return true;
+    });
+  }
+  if (!read_ok || too_large) {
+    if (too_large || res.status == 413) {
+      refuse(ApiError::too_large("the request body exceeds limits.max_body_bytes (" +
+                                 std::to_string(limit) + " bytes)"));
+    } else {
+      refuse(
+          ApiError::malformed("the request body could not be read (bad framing or the "
+                              "client stopped sending)"));
+    }
+    return;
+  }
+  dispatch(full, res);
+}
+
 void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
   RequestState& st = tl_request;
+  watch_.body_read(req.remote_addr, req.remote_port);
   if (st.early || !st.route) {
     const ApiError error =
         st.early ? *st.early : ApiError::not_found("no route " + req.method + " " + req.path);
     write_error(res, error);
     if (error.http_status == 405) res.set_header("Allow", st.allowed);
     if (error.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
-    if (BoundedTaskQueue::is_shedding()) res.set_header("Connection", "close");
+    if (BoundedTaskQueue::is_shedding() || draining_) res.set_header("Connection", "close");
     return;
   }
   metrics_.request_started();
@@ -212,7 +318,7 @@ void Service::dispatch(const httplib::Request& req, httplib::Response& res) {
   // A worker serves one connection for as long as it is kept alive. While other connections
   // wait for a worker, ask this client to reconnect, so that workers rotate among clients
   // instead of the first ones keeping them.
-  if (metrics_.waiting_connections().load(std::memory_order_relaxed) > 0)
+  if (draining_ || metrics_.waiting_connections().load(std::memory_order_relaxed) > 0)
     res.set_header("Connection", "close");
 }
 
@@ -222,6 +328,7 @@ void Service::log(const httplib::Request& req, const httplib::Response& res) {
       st.active ? std::chrono::duration<double>(Clock::now() - st.start).count() : 0.0;
   metrics_.observe_request(st.label, method_label(req.method), res.status, seconds);
   spdlog::debug("{} {} -> {} ({:.1f} ms)", req.method, req.path, res.status, seconds * 1000);
+  watch_.response_sent(req.remote_addr, req.remote_port);
   st = RequestState{};
 }
 
@@ -284,16 +391,64 @@ void Service::check_text(const std::optional<std::string>& text, const std::stri
 }
 
 std::string Service::image_url(const std::string& collection, const engine::Document& doc) const {
-  bool has = engine::ImageStore::blob_of(doc.source).has_value();
-  if (!has && doc.source && guard_.enabled()) has = guard_.resolve(*doc.source).is_ok();
-  if (!has) return "";
-  return "/v1/collections/" + encode_path_segment(collection) + "/documents/" +
-         encode_path_segment(doc.id) + "/image";
+  return document_image_url(collection, doc);
+}
+
+engine::Filter Service::filter_from(const json& spec) const {
+  auto compiled = engine::Filter::compile(spec);
+  if (!compiled.is_ok()) fail(compiled.status(), false, "compiling a filter");
+  return std::move(compiled).value();
+}
+
+bool Service::not_modified(const httplib::Request& req, httplib::Response& res,
+                           const std::string& etag) {
+  res.set_header("ETag", etag);
+  res.set_header("Cache-Control", "no-cache");
+  if (req.get_header_value("If-None-Match") != etag) return false;
+  res.status = 304;
+  return true;
 }
 
 void Service::send_json(httplib::Response& res, int status, const json& body) const {
   res.status = status;
   res.set_content(dump(body) + "\n", "application/json");
+}
+
+Result<std::unique_ptr<Service>> Service::open(const ServerSettings& settings,
+                                               std::string local_token) {
+  VISTA_ASSIGN_OR_RETURN(PathGuard guard, PathGuard::create(settings.image_roots));
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
+                         engine::Engine::open(engine_options(settings)));
+  return std::make_unique<Service>(settings, std::move(engine), std::move(guard),
+                                   std::move(local_token));
+}
+
+engine::EngineOptions engine_options(const ServerSettings& settings) {
+  engine::EngineOptions options;
+  options.data_dir = settings.data_dir;
+  options.model_dir = settings.model_dir;
+  options.encoder_threads = settings.encoder_threads;
+  options.encoder_dtype = settings.encoder_dtype;
+  options.encoder_device = settings.encoder_device;
+  options.catalog.collection.sync_writes = settings.sync_writes;
+  options.encode_queue.max_batch = settings.encoder_max_batch;
+  options.encode_queue.max_wait_ms = settings.encoder_max_wait_ms;
+  options.encode_queue.max_queued = settings.encoder_max_queued;
+  options.decode_limits.max_bytes = settings.limits.max_image_bytes;
+  options.decode_limits.max_pixels = settings.limits.max_image_pixels;
+  options.default_index_spec = settings.default_index;
+  return options;
+}
+
+void Service::open_collections() {
+  // Failures are logged and reported now (list, /ready), not at the first request.
+  auto entries = engine_->catalog().list_entries();
+  if (!entries.is_ok()) {
+    spdlog::warn("listing collections: {}", entries.status().message());
+    return;
+  }
+  for (const auto& e : *entries)
+    if (!e.info) spdlog::warn("collection '{}' failed to open and is not served", e.name);
 }
 
 }  // namespace vista::api

@@ -3,10 +3,13 @@
 //
 // Request life cycle (httplib calls these in order on one worker thread):
 //   pre_route()  start the clock, match the route, decide the early answers: 404/405, 503 for
-//                a connection served in shedding mode (api/task_queue.h), 401/403 for the key.
-//   dispatch()   httplib has read the body (up to limits.max_body_bytes, else 413); writes the
-//                early answer, or runs the handler; an ApiError thrown by parsing or by the
-//                handler becomes the error response, any other exception a generic 500.
+//                a connection served in shedding mode (api/task_queue.h) or while shutting
+//                down, 403 for a foreign Host or Origin (api/browser_guard.h), 401/403 for the
+//                key.
+//   dispatch_with_body()  for methods with a body: reads it, bounded by limits.max_body_bytes
+//                whatever the framing (Content-Length, chunked, multipart), else 413.
+//   dispatch()   writes the early answer, or runs the handler; an ApiError thrown by parsing or
+//                by the handler becomes the error response, any other exception a generic 500.
 //   log()        records the request in Metrics under the route *pattern*.
 //
 // Handlers only parse, validate, call the engine and format; Status -> HTTP happens in
@@ -26,6 +29,8 @@
 #include <vector>
 
 #include "api/auth.h"
+#include "api/browser_guard.h"
+#include "api/connection_watch.h"
 #include "api/http_errors.h"
 #include "api/metrics.h"
 #include "api/path_guard.h"
@@ -37,6 +42,10 @@
 namespace vista::api {
 
 class Service;
+
+// The engine a server (or the in-process API) opens for these settings.
+engine::EngineOptions engine_options(const ServerSettings& settings);
+
 using RouteHandler = void (Service::*)(const httplib::Request&, httplib::Response&,
                                        const std::vector<std::string>& params);
 
@@ -50,11 +59,21 @@ struct Route {
 
 class Service {
  public:
-  Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine, PathGuard guard);
+  // `local_token`: the token advertised in the data directory (api/server_advert.h); empty:
+  // no request is local.
+  Service(ServerSettings settings, std::unique_ptr<engine::Engine> engine, PathGuard guard,
+          std::string local_token = {});
+
+  // Opens what the routes need for `settings`: the path guard and the engine (its model and
+  // image store). The engine's Status on failure.
+  static Result<std::unique_ptr<Service>> open(const ServerSettings& settings,
+                                               std::string local_token);
 
   // httplib hooks.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
   void dispatch(const httplib::Request& req, httplib::Response& res);
+  void dispatch_with_body(const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& reader);
   void log(const httplib::Request& req, const httplib::Response& res);
   httplib::Server::HandlerResponse on_error(const httplib::Request& req, httplib::Response& res);
   void on_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr ep);
@@ -64,8 +83,13 @@ class Service {
 
   engine::Engine& engine() { return *engine_; }
   Metrics& metrics() { return metrics_; }
+  ConnectionWatch& connection_watch() { return watch_; }
   const ServerSettings& settings() const { return settings_; }
   const std::vector<Route>& routes() const { return routes_; }
+
+  // Opens every collection at start, so that one that fails is logged and reported (listing,
+  // /ready) before the first request instead of at it.
+  void open_collections();
 
  private:
   // Routes (one function per endpoint).
@@ -88,6 +112,16 @@ class Service {
                           const std::vector<std::string>&);
   void search(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
   void embed(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  // api/routes_bulk.cpp
+  void get_openapi(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void list_documents(const httplib::Request&, httplib::Response&,
+                      const std::vector<std::string>&);
+  void delete_documents(const httplib::Request&, httplib::Response&,
+                        const std::vector<std::string>&);
+  void count_documents(const httplib::Request&, httplib::Response&,
+                       const std::vector<std::string>&);
+  void search_batch(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
+  void ingest(const httplib::Request&, httplib::Response&, const std::vector<std::string>&);
   void import_segment(const httplib::Request&, httplib::Response&,
                       const std::vector<std::string>&);
 
@@ -101,6 +135,25 @@ class Service {
   // Reads an image_path inside the roots.
   ConfinedFile image_from_path(const std::string& path) const;
   void check_text(const std::optional<std::string>& text, const std::string& where) const;
+  // Compiles a filter from a request (422 naming the place on failure).
+  engine::Filter filter_from(const nlohmann::json& spec) const;
+  // Answers 304 when the request already has `etag`; otherwise sets the caching headers.
+  static bool not_modified(const httplib::Request& req, httplib::Response& res,
+                           const std::string& etag);
+  // Removes documents and their stored images. Returns how many were removed; the ids that did
+  // not exist go to `missing`.
+  int64_t remove_documents(const std::string& collection, const std::vector<std::string>& ids,
+                           std::vector<std::string>* missing);
+  // One search body ("searches[2]" as `where` in a batch) and its hits as JSON.
+  struct SearchRequest {
+    engine::Query query;
+    engine::SearchOptions options;
+    bool with_metadata = true;
+    bool with_vector = false;
+  };
+  SearchRequest parse_search(const nlohmann::json& body, const std::string& where) const;
+  nlohmann::json hits_json(const std::string& collection, const SearchRequest& request,
+                           const engine::SearchResponse& response) const;
 
   // add_documents() steps (api/routes_documents.cpp).
   struct AddItem;
@@ -124,11 +177,14 @@ class Service {
   std::unique_ptr<engine::Engine> engine_;
   PathGuard guard_;
   ApiKeys keys_;
+  LocalToken local_token_;
   Metrics metrics_;
   ThumbnailCache thumbnails_;
   std::vector<Route> routes_;
   std::atomic<bool> draining_{false};
   ErrorContext error_context_;
+  BrowserGuard browser_guard_;
+  ConnectionWatch watch_;
 };
 
 }  // namespace vista::api

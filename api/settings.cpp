@@ -12,13 +12,15 @@
 
 #include "encoder/model/compute_mode.h"
 
+#include "encoder/model/device.h"
+
 namespace vista::api {
 
 namespace {
 
 using nlohmann::json;
 
-enum class Kind { kInt, kU64, kString, kBool, kPaths };
+enum class Kind { kInt, kU64, kString, kBool, kPaths, kStrings };
 
 std::string_view kind_name(Kind kind) {
   switch (kind) {
@@ -27,6 +29,7 @@ std::string_view kind_name(Kind kind) {
     case Kind::kString: return "a string";
     case Kind::kBool: return "true or false";
     case Kind::kPaths: return "an array of folder paths";
+    case Kind::kStrings: return "an array of strings";
   }
   return "a value";
 }
@@ -79,6 +82,14 @@ const std::map<std::string, Field>& fields() {
         int_field([](ServerSettings& s) -> int& { return s.keep_alive_timeout_s; }, 1, 3600);
     t["server.keep_alive_max_requests"] =
         int_field([](ServerSettings& s) -> int& { return s.keep_alive_max_requests; }, 1, kMaxInt);
+    t["server.request_header_timeout_s"] =
+        int_field([](ServerSettings& s) -> int& { return s.request_header_timeout_s; }, 1, 3600);
+    t["server.request_body_timeout_s"] =
+        int_field([](ServerSettings& s) -> int& { return s.request_body_timeout_s; }, 1, 86400);
+    t["server.busy_header_timeout_ms"] =
+        int_field([](ServerSettings& s) -> int& { return s.busy_header_timeout_ms; }, 100, 3600000);
+    t["server.shutdown_timeout_s"] =
+        int_field([](ServerSettings& s) -> int& { return s.shutdown_timeout_s; }, 0, 3600);
     t["server.retry_after_s"] =
         int_field([](ServerSettings& s) -> int& { return s.retry_after_s; }, 1, 3600);
 
@@ -107,12 +118,21 @@ const std::map<std::string, Field>& fields() {
                                      s.image_roots.emplace_back(p.get<std::string>());
                                  }};
 
+    t["security.allowed_hosts"] = {Kind::kStrings, 0, 0, [](ServerSettings& s, const json& v) {
+                                     s.allowed_hosts = v.get<std::vector<std::string>>();
+                                   }};
+    t["security.allowed_origins"] = {Kind::kStrings, 0, 0, [](ServerSettings& s, const json& v) {
+                                       s.allowed_origins = v.get<std::vector<std::string>>();
+                                     }};
+
     t["encoder.threads"] =
         int_field([](ServerSettings& s) -> int& { return s.encoder_threads; }, 0, 1024);
     t["encoder.dtype"] =
         string_field([](ServerSettings& s) -> std::string& { return s.encoder_dtype; });
+    t["encoder.device"] =
+        string_field([](ServerSettings& s) -> std::string& { return s.encoder_device; });
     t["encoder.max_batch"] =
-        int_field([](ServerSettings& s) -> int& { return s.encoder_max_batch; }, 1, 1024);
+        int_field([](ServerSettings& s) -> int& { return s.encoder_max_batch; }, 0, 1024);
     t["encoder.max_wait_ms"] =
         int_field([](ServerSettings& s) -> int& { return s.encoder_max_wait_ms; }, 0, 10000);
     t["encoder.max_queued"] =
@@ -163,6 +183,7 @@ Status check_and_apply(const std::string& key, const json& value, const std::str
       if (!value.is_boolean()) return wrong();
       break;
     case Kind::kPaths:
+    case Kind::kStrings:
       if (!value.is_array()) return wrong();
       for (const auto& p : value)
         if (!p.is_string() || p.get<std::string>().empty()) return wrong();
@@ -195,6 +216,14 @@ Result<json> parse_env_value(const std::string& key, const std::string& text) {
       if (text == "true" || text == "1") return json(true);
       if (text == "false" || text == "0") return json(false);
       break;
+    case Kind::kStrings: {
+      json list = json::array();
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ','))
+        if (!item.empty()) list.push_back(item);
+      return list;
+    }
     case Kind::kPaths: {
       json list = json::array();
       std::stringstream ss(text);
@@ -217,6 +246,9 @@ const std::vector<EnvironmentOverride> kEnvironmentOverrides = {
     {"VISTA_API_KEY", "security.api_key"},
     {"VISTA_READ_ONLY_API_KEY", "security.read_only_api_key"},
     {"VISTA_IMAGE_ROOTS", "security.image_roots"},
+    {"VISTA_ALLOWED_HOSTS", "security.allowed_hosts"},
+    {"VISTA_ALLOWED_ORIGINS", "security.allowed_origins"},
+    {"VISTA_SHUTDOWN_TIMEOUT_S", "server.shutdown_timeout_s"},
     {"VISTA_MAX_BODY_BYTES", "limits.max_body_bytes"},
     {"VISTA_MAX_IMAGE_BYTES", "limits.max_image_bytes"},
     {"VISTA_MAX_IMAGE_PIXELS", "limits.max_image_pixels"},
@@ -225,6 +257,7 @@ const std::vector<EnvironmentOverride> kEnvironmentOverrides = {
     {"VISTA_MAX_TEXT_BYTES", "limits.max_text_bytes"},
     {"VISTA_ENCODER_THREADS", "encoder.threads"},
     {"VISTA_ENCODER_DTYPE", "encoder.dtype"},
+    {"VISTA_ENCODER_DEVICE", "encoder.device"},
     {"VISTA_ENCODER_MAX_BATCH", "encoder.max_batch"},
     {"VISTA_ENCODER_MAX_WAIT_MS", "encoder.max_wait_ms"},
     {"VISTA_ENCODER_MAX_QUEUED", "encoder.max_queued"},
@@ -291,6 +324,8 @@ Status validate_settings(const ServerSettings& s) {
   if (s.data_dir.empty())
     return Status::invalid_argument("the data directory (--data) is required");
   VISTA_RETURN_IF_ERROR(encoder::validate_dtype(s.encoder_dtype, "encoder.dtype"));
+  if (auto device = encoder::parse_device(s.encoder_device); !device.is_ok())
+    return Status::invalid_argument("encoder.device: " + device.status().message());
   if (!s.read_only_api_key.empty() && s.api_key.empty())
     return Status::invalid_argument(
         "security.read_only_api_key is set but security.api_key is not: writes would need no "

@@ -21,6 +21,9 @@
 
 namespace vista::api {
 
+// Ids in one POST .../documents/delete (a by-filter delete works in slices of this size).
+inline constexpr size_t kMaxIdsPerRequest = 10000;
+
 struct Limits {
   uint64_t max_body_bytes = 32ull << 20;   // whole request body (JSON or multipart) -> 413
   uint64_t max_image_bytes = 16ull << 20;  // one encoded image -> 413
@@ -43,6 +46,16 @@ struct ServerSettings {
   int keep_alive_timeout_s = 5;
   int keep_alive_max_requests = 100;
   int retry_after_s = 1;  // Retry-After sent with 503
+  // Deadlines of one request (api/connection_watch.h): its request line and headers must have
+  // arrived this long after the connection opened (or after the previous response on it), its
+  // body this long after the headers. A connection past its deadline is closed.
+  int request_header_timeout_s = 10;
+  int request_body_timeout_s = 60;
+  // While connections wait for a worker, one that has been waiting for its headers this long
+  // with nothing unread is closed, so that slow or idle clients cannot hold every worker.
+  int busy_header_timeout_ms = 1000;
+  // After SIGTERM: how long requests in flight may take to finish before they are cut.
+  int shutdown_timeout_s = 5;
 
   // Data and model (command line or environment; not in the file).
   std::filesystem::path data_dir;
@@ -54,13 +67,20 @@ struct ServerSettings {
   // needs it; with read_only_api_key set as well, that key may call the read endpoints.
   std::string api_key;
   std::string read_only_api_key;
+  // Host header values (name or name:port) accepted besides the bound address, "localhost" and
+  // the loopback addresses; "*" accepts any (behind a reverse proxy that checks Host itself).
+  std::vector<std::string> allowed_hosts;
+  // Origins (scheme://host[:port]) whose pages may send state-changing requests, besides the
+  // server's own; "*" allows any.
+  std::vector<std::string> allowed_origins;
   // Folders whose files `image_path` may name; empty: image_path is refused.
   std::vector<std::filesystem::path> image_roots;
 
   // Encoder and encode queue (engine/encode_queue.h).
   int encoder_threads = 0;  // 0: all cores
   std::string encoder_dtype = "auto";
-  int encoder_max_batch = 16;
+  std::string encoder_device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  int encoder_max_batch = 0;           // 0: the device's usual batch (16 on a CPU, 256 on a GPU)
   int encoder_max_wait_ms = 5;
   int encoder_max_queued = 256;
 

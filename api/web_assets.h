@@ -15,4 +15,8 @@ std::string_view web_index_html();
 // SHA-256, so the server can answer If-None-Match with 304 and the page can be cached.
 std::string_view web_index_etag();
 
+// docs/openapi.yaml, served at GET /openapi.yaml, and its entity tag (same rules as above).
+std::string_view openapi_yaml();
+std::string_view openapi_yaml_etag();
+
 }  // namespace vista::api

@@ -29,11 +29,14 @@
 
 #include "cli/bench_commands.h"
 #include "cli/command.h"
+#include "cli/engine_args.h"
+#include "cli/device_option.h"
 #include "common/cpu_time.h"
 #include "common/logging.h"
 #include "encoder/model/compute_info.h"
 #include "encoder/model/encoder.h"
 #include "encoder/model/flop_count.h"
+#include "encoder/model/layers.h"
 #include "encoder/model/onednn.h"
 #include "encoder/model/random_model.h"
 
@@ -60,7 +63,8 @@ constexpr int64_t kShortTokens = 10;  // 8 words + [CLS] + [SEP]
 struct Options {
   std::string model;
   std::string random;
-  std::string dtype = "fp32";
+  std::string dtype = "auto";
+  std::string device = "cpu";
   int threads = 0;
   int batch = 1;
   double min_seconds = 2.0;
@@ -81,29 +85,43 @@ double peak_rss_mib() {
 
 // One product of the encoder's typical shape (512 tokens by 768 -> 3072, a BERT feed-forward
 // layer), repeated for about `seconds`; returns GFLOP/s. `path` is "onednn" (the encoder's
-// kernels, `bf16` selecting AMX/AVX512-BF16) or "libtorch" (torch::linear, what eager runs).
-double gemm_gflops(const std::string& path, bool bf16, double seconds) {
+// kernels, `bf16` selecting AMX/AVX512-BF16) or "libtorch" (torch::linear, what eager runs; on a
+// CUDA device, cuBLAS in `dtype`, the encoder's device path). A GPU product is 256 times larger
+// (131072 rows) so that it measures the card rather than launch latency.
+double gemm_gflops(const std::string& path, torch::ScalarType dtype, const torch::Device& device,
+                   double seconds) {
   c10::InferenceMode guard;
   torch::manual_seed(7);
-  const int64_t m = 512, k = 768, n = 3072;
-  auto x = torch::randn({m, k});
-  auto w = torch::randn({n, k}) * 0.02;
-  auto b = torch::zeros({n});
+  const int64_t m = device.is_cuda() ? 512 * 256 : 512, k = 768, n = 3072;
+  // oneDNN takes fp32 operands and converts them itself.
+  const auto on =
+      torch::TensorOptions().device(device).dtype(path == "onednn" ? torch::kFloat32 : dtype);
+  auto x = torch::randn({m, k}).to(on);
+  auto w = (torch::randn({n, k}) * 0.02).to(on);
+  auto b = torch::zeros({n}, on);
   std::function<void()> run;
   std::unique_ptr<vista::encoder::onednn::PackedLinear> packed;
+  torch::Tensor y;
   if (path == "onednn") {
-    packed = std::make_unique<vista::encoder::onednn::PackedLinear>(w, b, bf16);
+    packed = std::make_unique<vista::encoder::onednn::PackedLinear>(w, b, dtype == torch::kBFloat16);
     run = [&] { packed->forward(x); };
   } else {
-    run = [&] { torch::linear(x, w, b); };
+    run = [&] { y = torch::linear(x, w, b); };
   }
+  // Waits for the device (reading one element back); a no-op wait on the CPU.
+  auto finish = [&] {
+    if (y.defined()) y.select(0, 0).select(0, 0).item<float>();
+  };
   run();  // kernel creation and first-touch
+  finish();
   int64_t calls = 0;
   const auto start = Clock::now();
   do {
     run();
     ++calls;
+    if (calls % 8 == 0) finish();
   } while (seconds_since(start) < seconds);
+  finish();
   return 2.0 * m * k * n * static_cast<double>(calls) / seconds_since(start) / 1e9;
 }
 
@@ -202,6 +220,15 @@ struct ScratchDir {
   }
 };
 
+// "cpu" or "cuda:0 (NVIDIA H200)".
+std::string device_label(const vista::encoder::DeviceSpec& device) {
+  if (!device.cuda) return device.name();
+  for (const auto& d : vista::encoder::cuda_devices()) {
+    if (d.index == device.index) return device.name() + " (" + d.name + ")";
+  }
+  return device.name();
+}
+
 Status run(const Options& o) {
   if (o.model.empty() == o.random.empty()) {
     return Status::invalid_argument("give exactly one of --model DIR or --random base");
@@ -214,8 +241,12 @@ Status run(const Options& o) {
     return Status::invalid_argument("--batch must be between 1 and 256");
   }
   VISTA_ASSIGN_OR_RETURN(const ComputeMode mode, vista::encoder::parse_compute_mode(o.dtype));
+  VISTA_ASSIGN_OR_RETURN(const auto device, vista::encoder::parse_device(o.device));
+  VISTA_RETURN_IF_ERROR(vista::encoder::check_device(device));
   const bool bf16 = mode == ComputeMode::kBf16;
-  if (bf16 && !vista::encoder::onednn::bf16_supported()) {
+  // The CPU's products go through oneDNN where this build has it; a GPU's through cuBLAS.
+  const bool onednn = !device.cuda && vista::encoder::onednn_built();
+  if (bf16 && onednn && !vista::encoder::onednn::bf16_supported()) {
     return Status::unsupported("--dtype bf16 needs a CPU with AVX512-BF16 or AMX; this one has neither");
   }
 
@@ -238,6 +269,7 @@ Status run(const Options& o) {
 
   EncoderOptions options;
   options.mode = mode;
+  options.device = device;
   options.threads = o.threads;
   options.max_batch = static_cast<size_t>(o.batch);
   spdlog::info("loading {} ({})", model_dir.string(), o.dtype);
@@ -254,9 +286,16 @@ Status run(const Options& o) {
   // The hardware's peak for each dtype is what oneDNN reaches (fp32 FMA, AMX for bf16); eager
   // rows are fp32 and compare with the fp32 peak. libtorch's own linear is reported alongside.
   spdlog::info("measuring the GEMM peak");
-  const double fp32_peak = gemm_gflops("onednn", false, 1.0);
-  const double peak = bf16 ? gemm_gflops("onednn", true, 1.0) : fp32_peak;
-  const double libtorch_linear = gemm_gflops("libtorch", false, 1.0);
+  const torch::Device torch_device =
+      device.cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device.index))
+                  : torch::Device(torch::kCPU);
+  const std::string peak_path = onednn ? "onednn" : "libtorch";
+  const double fp32_peak = gemm_gflops(peak_path, torch::kFloat32, torch_device, 1.0);
+  const torch::ScalarType reduced = mode == ComputeMode::kFp16 ? torch::kFloat16 : torch::kBFloat16;
+  const double peak = mode == ComputeMode::kBf16 || mode == ComputeMode::kFp16
+                          ? gemm_gflops(peak_path, reduced, torch_device, 1.0)
+                          : fp32_peak;
+  const double libtorch_linear = gemm_gflops("libtorch", torch::kFloat32, torch_device, 1.0);
 
   json cases = json::array();
   struct Row {
@@ -303,6 +342,9 @@ Status run(const Options& o) {
       {"model", model_label},
       {"model_id", encoder->model_id()},
       {"dtype", o.dtype},
+      {"device", device.name()},
+      {"device_name", device_label(device)},
+      {"tf32", device.cuda && at::globalContext().allowTF32CuBLAS()},
       {"threads", info.intra_op_threads},
       {"batch", o.batch},
       {"load_seconds", encoder->load_seconds()},
@@ -318,13 +360,13 @@ Status run(const Options& o) {
   }
 
   std::cout << "model       " << model_label << " (" << encoder->model_id() << ")\n"
-            << "dtype       " << o.dtype << ", " << info.intra_op_threads << " threads, batch "
-            << o.batch << "\n"
+            << "dtype       " << o.dtype << " on " << device_label(device) << ", "
+            << info.intra_op_threads << " threads, batch " << o.batch << "\n"
             << "model load  " << fixed(encoder->load_seconds(), 2) << " s";
   if (baseline) std::cout << " (eager baseline: " << fixed(baseline->load_seconds(), 2) << " s)";
-  std::cout << "\nGEMM peak   " << fixed(peak, 0) << " GFLOP/s (oneDNN " << (bf16 ? "bf16" : "fp32")
-            << ", 512x768 by 768x3072, this run)";
-  if (bf16) std::cout << "; fp32: " << fixed(fp32_peak, 0) << " GFLOP/s";
+  std::cout << "\nGEMM peak   " << fixed(peak, 0) << " GFLOP/s (" << (onednn ? "oneDNN " : "libtorch ")
+            << o.dtype << (device.cuda ? ", 131072x768" : ", 512x768") << " by 768x3072, this run)";
+  if (peak != fp32_peak) std::cout << "; fp32: " << fixed(fp32_peak, 0) << " GFLOP/s";
   std::cout << "; libtorch's linear: " << fixed(libtorch_linear, 0) << " GFLOP/s";
   std::cout << "\n\n"
             << std::left << std::setw(12) << "case" << std::setw(7) << "mode" << std::right
@@ -352,11 +394,13 @@ CommandRunner add_bench_encoder(CLI::App& bench) {
   CLI::App* sub = bench.add_subcommand(
       "encoder", "Time image, image+text and short-text encoding against the hardware's peak");
   auto o = std::make_shared<Options>();
-  sub->add_option("--model", o->model, "model directory (see scripts/fetch-model.sh)");
+  CLI::Option* model = add_model_option(*sub, o->model);
   sub->add_option("--random", o->random,
-                  "'base': time the base-size network with random weights instead of a model");
-  sub->add_option("--dtype", o->dtype, "fp32 (exact), bf16 (fast) or eager (plain libtorch)")
-      ->capture_default_str();
+                  "'base': time the base-size network with random weights instead of a model")
+      ->excludes(model)
+      ->check(CLI::IsMember({"base"}));
+  add_dtype_option(*sub, o->dtype);
+  add_device_option(*sub, o->device);
   sub->add_option("--threads", o->threads, "intra-op threads (0: every hardware thread)")
       ->capture_default_str();
   sub->add_option("--batch", o->batch, "inputs per encode call")->capture_default_str();
@@ -368,6 +412,8 @@ CommandRunner add_bench_encoder(CLI::App& bench) {
   sub->add_option("--work-dir", o->work_dir,
                   "where --random writes its temporary model (default: system temp)");
   return [o]() {
+    if (o->model.empty() && o->random.empty()) o->model = model_or_default(o->model);
+    o->dtype = concrete_dtype(o->dtype);
     Status s = run(*o);
     if (!s.is_ok()) return report_failure(s);
     return 0;

@@ -11,6 +11,7 @@
 #include "cli/bench_commands.h"
 #include "cli/command.h"
 #include "common/logging.h"
+#include "tools/indexbench/build_watch.h"
 #include "tools/indexbench/ground_truth.h"
 #include "tools/indexbench/index_benchmark.h"
 #include "tools/indexbench/synthetic.h"
@@ -201,6 +202,17 @@ Status run(const Options& o) {
   config.progress = [](const std::string& line) { spdlog::info("{}", line); };
 
   VISTA_ASSIGN_OR_RETURN(ib::BenchmarkDataset data, load_dataset(o));
+  // Specs the set is too small to train are left out, with the reason, instead of producing
+  // FAISS warnings and meaningless numbers.
+  VISTA_ASSIGN_OR_RETURN(ib::SpecPlan plan,
+                         ib::plan_index_specs(config.index_specs, data.base.dim, data.base.rows));
+  for (const auto& [spec, why] : plan.skipped)
+    spdlog::warn("skipping index '{}': {}; use fewer lists/centroids or more vectors", spec, why);
+  if (plan.kept.empty())
+    return Status::invalid_argument("every index spec is too large for " +
+                                    std::to_string(data.base.rows) +
+                                    " vectors (see the warnings above)");
+  config.index_specs = plan.kept;
   VISTA_RETURN_IF_ERROR(ib::validate_benchmark(data, config));
 
   fs::path out;
@@ -304,19 +316,3 @@ CommandRunner add_bench_index(CLI::App& bench) {
 }
 
 }  // namespace vista::cli
-
-namespace {
-
-vista::cli::CommandRunner setup_bench(CLI::App& bench) {
-  bench.require_subcommand(1);
-  auto encoder = vista::cli::add_bench_encoder(bench);
-  auto index = vista::cli::add_bench_index(bench);
-  CLI::App* encoder_sub = bench.get_subcommand("encoder");
-  return [encoder, index, encoder_sub]() { return encoder_sub->parsed() ? encoder() : index(); };
-}
-
-}  // namespace
-
-VISTA_REGISTER_COMMAND(bench, "bench",
-                       "Benchmarks (bench encoder: encoding speed; bench index: recall vs speed)",
-                       setup_bench);

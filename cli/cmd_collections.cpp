@@ -1,12 +1,9 @@
 // `vista collections`: the collections of a data directory with their sizes.
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/command.h"
-#include "cli/engine_args.h"
+#include "cli/data_client.h"
 
 namespace {
 
@@ -17,38 +14,35 @@ vista::cli::CommandRunner setup_collections(CLI::App& sub) {
   };
   auto a = std::make_shared<Args>();
   a->engine.add_data(sub);
-  sub.add_flag("--json", a->json, "print a JSON array of collection descriptions");
+  sub.add_flag("--json", a->json,
+               "print the REST response of GET /v1/collections: {\"collections\": [...]}");
   return [a]() -> int {
-    auto engine = a->engine.open(/*with_model=*/false, /*must_exist=*/true);
-    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
-    auto infos = (*engine)->catalog().list_info();
-    vista::Status closed = (*engine)->close();
-    if (!infos.is_ok()) return vista::cli::report_failure(infos.status());
+    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
+                                               /*must_exist=*/true);
+    if (!client.is_ok()) return vista::cli::report_failure(client.status());
+    auto listed = (*client)->call("GET", "/v1/collections");
+    vista::Status closed = (*client)->close();
+    if (!listed.is_ok()) return vista::cli::report_failure(listed.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
+    const nlohmann::json& list = (*listed)["collections"];
     if (a->json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& c : *infos)
-        out.push_back(
-            {{"name", c.name},
-             {"count", c.count},
-             {"dimension", c.dimension},
-             {"index", c.index_spec},
-             {"model", {{"name", c.model.name}, {"checkpoint_hash", c.model.checkpoint_hash}}}});
-      std::cout << out.dump() << "\n";
+      std::cout << listed->dump() << "\n";
       return 0;
     }
-    if (infos->empty()) {
+    if (list.empty()) {
       std::printf("no collections in %s\n", a->engine.data_dir.c_str());
       return 0;
     }
     size_t width = 10;
-    for (const auto& c : *infos) width = std::max(width, c.name.size());
+    for (const auto& c : list) width = std::max(width, c["name"].get<std::string>().size());
     std::printf("%-*s  %10s  %5s  %-12s  %s\n", static_cast<int>(width), "collection", "documents",
                 "dim", "index", "model");
-    for (const auto& c : *infos)
-      std::printf("%-*s  %10lld  %5d  %-12s  %s\n", static_cast<int>(width), c.name.c_str(),
-                  static_cast<long long>(c.count), c.dimension, c.index_spec.c_str(),
-                  c.model.to_string().c_str());
+    for (const auto& c : list)
+      std::printf("%-*s  %10lld  %5d  %-12s  '%s' (checkpoint %s)\n", static_cast<int>(width),
+                  c["name"].get<std::string>().c_str(), c["count"].get<long long>(),
+                  c["dim"].get<int>(), c["index"].get<std::string>().c_str(),
+                  c["model"]["name"].get<std::string>().c_str(),
+                  c["model"]["checkpoint_hash"].get<std::string>().c_str());
     return 0;
   };
 }

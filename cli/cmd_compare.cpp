@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/engine_args.h"
 #include "encoder/image/preprocess.h"
 #include "encoder/model/encoder.h"
 
@@ -18,7 +19,7 @@ struct CompareArgs {
   std::string model;
   std::vector<std::string> images;
   std::string text;
-  std::string dtype = "fp32";
+  std::string dtype = "auto";
   int threads = 0;
   bool json = false;
 };
@@ -31,12 +32,10 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
 
 vista::cli::CommandRunner setup_compare(CLI::App& sub) {
   auto args = std::make_shared<CompareArgs>();
-  sub.add_option("--model", args->model, "model directory (config.json, vocab.txt, weights)")
-      ->required();
+  vista::cli::add_model_option(sub, args->model);
   sub.add_option("--image", args->images, "image A, then image B")->required();
   sub.add_option("--text", args->text, "text combined with each image")->required();
-  sub.add_option("--dtype", args->dtype, "fp32 (exact), bf16 (fast) or eager (baseline)")
-      ->capture_default_str();
+  vista::cli::add_dtype_option(sub, args->dtype);
   sub.add_option("--threads", args->threads, "intra-op threads (0: libtorch's default)")
       ->capture_default_str();
   sub.add_flag("--json", args->json, "print one JSON object");
@@ -45,12 +44,12 @@ vista::cli::CommandRunner setup_compare(CLI::App& sub) {
       std::cerr << "error: give exactly two images: --image A --image B\n";
       return 2;
     }
-    auto mode = vista::encoder::parse_compute_mode(args->dtype);
+    auto mode = vista::encoder::parse_compute_mode(vista::cli::concrete_dtype(args->dtype));
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());
     vista::encoder::EncoderOptions options;
     options.mode = *mode;
     options.threads = args->threads;
-    auto encoder = vista::encoder::Encoder::load(args->model, options);
+    auto encoder = vista::encoder::Encoder::load(vista::cli::model_or_default(args->model), options);
     if (!encoder.is_ok()) return vista::cli::report_failure(encoder.status());
     const auto& enc = **encoder;
 

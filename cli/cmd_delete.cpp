@@ -1,8 +1,9 @@
-// `vista delete`: remove documents from a collection by id.
+// `vista delete`: remove documents from a collection by id or by metadata filter.
 #include <cstdio>
+#include <iostream>
 
 #include "cli/command.h"
-#include "cli/engine_args.h"
+#include "cli/data_client.h"
 
 namespace {
 
@@ -11,29 +12,60 @@ vista::cli::CommandRunner setup_delete(CLI::App& sub) {
     vista::cli::EngineArgs engine;
     std::string collection;
     std::vector<std::string> ids;
+    std::string filter;
+    bool json = false;
   };
   auto a = std::make_shared<Args>();
   a->engine.add_data(sub);
   sub.add_option("--collection", a->collection, "collection to delete from")->required();
-  sub.add_option("ID", a->ids, "document ids")->required();
+  auto* filter = sub.add_option("--filter", a->filter,
+                                "delete every document whose metadata match (docs/filters.md)");
+  sub.add_option("ID", a->ids, "document ids")->excludes(filter);
+  sub.add_flag("--json", a->json,
+               "print the REST response: {\"deleted\": n, \"missing\": [ids]} (no \"missing\" "
+               "with --filter)");
   return [a]() -> int {
-    auto engine = a->engine.open(/*with_model=*/false, /*must_exist=*/true);
-    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
-    auto removed = (*engine)->delete_documents(a->collection, a->ids);
-    vista::Status closed = (*engine)->close();
+    if (a->ids.empty() && a->filter.empty()) {
+      std::cerr << "error: give the ids to delete, or --filter JSON\n";
+      return 2;
+    }
+    nlohmann::json body;
+    if (!a->filter.empty()) {
+      auto parsed = nlohmann::json::parse(a->filter, nullptr, false);
+      if (parsed.is_discarded())
+        return vista::cli::report_failure(
+            vista::Status::invalid_argument("--filter is not valid JSON: " + a->filter));
+      body["filter"] = parsed;
+    } else {
+      body["ids"] = a->ids;
+    }
+    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
+                                               /*must_exist=*/true);
+    if (!client.is_ok()) return vista::cli::report_failure(client.status());
+    auto removed = (*client)->call(
+        "POST", vista::cli::collection_path(a->collection, "/documents/delete"), {}, body);
+    vista::Status closed = (*client)->close();
     if (!removed.is_ok()) return vista::cli::report_failure(removed.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
-    std::printf("removed %lld document(s) from '%s'", static_cast<long long>(removed->removed),
-                a->collection.c_str());
-    if (removed->missing)
-      std::printf("; %lld id(s) did not exist", static_cast<long long>(removed->missing));
-    std::printf("\n");
+    const auto missing = removed->value("missing", nlohmann::json::array());
+    if (a->json) {
+      std::cout << removed->dump() << "\n";
+    } else {
+      std::printf("removed %lld document(s) from '%s'", (*removed)["deleted"].get<long long>(),
+                  a->collection.c_str());
+      if (!missing.empty()) {
+        std::printf("; %zu id(s) did not exist:", missing.size());
+        for (const auto& id : missing) std::printf(" %s", id.get<std::string>().c_str());
+      }
+      std::printf("\n");
+    }
     // Ids that were not there are "items that failed" (exit 1), so scripts can tell.
-    return removed->missing > 0 ? 1 : 0;
+    return missing.empty() ? 0 : 1;
   };
 }
 
 }  // namespace
 
-VISTA_REGISTER_COMMAND(delete_docs, "delete", "Remove documents from a collection by id",
+VISTA_REGISTER_COMMAND(delete_docs, "delete",
+                       "Remove documents from a collection by id or by metadata filter",
                        setup_delete);

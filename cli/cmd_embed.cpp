@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/engine_args.h"
+#include "cli/device_option.h"
 #include "encoder/image/preprocess.h"
 #include "encoder/model/encoder.h"
 
@@ -23,7 +25,8 @@ struct EmbedArgs {
   std::string text;
   std::string image;
   std::string batch;
-  std::string dtype = "fp32";
+  std::string dtype = "auto";
+  std::string device = "cpu";
   int threads = 0;
 };
 
@@ -114,14 +117,13 @@ int run_batch(const Encoder& encoder, const std::string& file) {
 
 vista::cli::CommandRunner setup_embed(CLI::App& sub) {
   auto args = std::make_shared<EmbedArgs>();
-  sub.add_option("--model", args->model, "model directory (config.json, vocab.txt, weights)")
-      ->required();
+  vista::cli::add_model_option(sub, args->model);
   sub.add_option("--text", args->text, "text to embed (with --image: the text describing it)");
   sub.add_option("--image", args->image, "image file to embed");
   sub.add_option("--batch", args->batch,
                  "JSONL file, one {\"text\": ..., \"image\": ...} per line; one output line each");
-  sub.add_option("--dtype", args->dtype, "fp32 (exact), bf16 (fast) or eager (baseline)")
-      ->capture_default_str();
+  vista::cli::add_dtype_option(sub, args->dtype);
+  vista::cli::add_device_option(sub, args->device);
   sub.add_option("--threads", args->threads, "intra-op threads (0: libtorch's default)")
       ->capture_default_str();
   return [args, &sub]() {
@@ -143,12 +145,14 @@ vista::cli::CommandRunner setup_embed(CLI::App& sub) {
     if (file && !std::filesystem::is_regular_file(*file, ec))
       return vista::cli::report_failure(Status::not_found(
           std::string(has_image ? "image " : "batch file ") + *file + " does not exist"));
-    auto mode = vista::encoder::parse_compute_mode(args->dtype);
+    auto mode = vista::encoder::parse_compute_mode(vista::cli::concrete_dtype(args->dtype));
     if (!mode.is_ok()) return vista::cli::report_failure(mode.status());
     vista::encoder::EncoderOptions options;
     options.mode = *mode;
+    options.device = *vista::encoder::parse_device(args->device);  // checked by the option
+    options.max_batch = vista::encoder::default_max_batch(options.device);
     options.threads = args->threads;
-    auto encoder = Encoder::load(args->model, options);
+    auto encoder = Encoder::load(vista::cli::model_or_default(args->model), options);
     if (!encoder.is_ok()) return vista::cli::report_failure(encoder.status());
     if (has_batch) return run_batch(**encoder, args->batch);
 

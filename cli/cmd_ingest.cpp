@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -11,11 +12,13 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include "cli/command.h"
-#include "cli/engine_args.h"
+#include "cli/data_client.h"
 #include "common/logging.h"
 #include "engine/ingest_source.h"
+#include "engine/ingest_report.h"
 #include "engine/ingestor.h"
 #include "engine/segment.h"
 
@@ -128,15 +131,19 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
   a->engine.add_model(sub);
   sub.add_option("--errors", a->errors,
                  "write failed items to this JSONL file ({\"source\", \"id\", \"reason\", "
-                 "\"code\"} per line)");
-  sub.add_option("--decode-threads", a->decode_threads,
-                 "file reading and decoding threads (default: half the cores, at least 1)")
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("--batch", a->batch, "inputs per encoder call")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
+                 "\"code\"} per line; default: DATA/reports/ingest-NAME-TIME.jsonl when an "
+                 "item fails)");
+  auto* decode_threads =
+      sub.add_option("--decode-threads", a->decode_threads,
+                     "file reading and decoding threads (default: half the cores, at least 1; "
+                     "with --device cuda every core, as the GPU encodes)")
+          ->check(CLI::NonNegativeNumber);
+  auto* batch = sub.add_option("--batch", a->batch,
+                               "inputs per encoder call (default: 16; 256 with --device cuda)")
+                    ->check(CLI::Range(1, 1024));
   sub.add_option("--index", a->index_spec,
-                 "FAISS index spec when the collection is created (default: Flat)");
+                 "FAISS index spec when the collection is created (default: Flat); an existing "
+                 "collection must have this spec");
   sub.add_option("--progress", a->progress,
                  "auto (a bar on a terminal, log lines otherwise), bar, log or none")
       ->check(CLI::IsMember({"auto", "bar", "log", "none"}))
@@ -146,7 +153,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                  "folders (recursive), manifests (.jsonl, .csv) or image files")
       ->required();
 
-  return [a]() -> int {
+  return [a, decode_threads, batch]() -> int {
     namespace fs = std::filesystem;
     const bool to_segment = !a->segment_out.empty();
     if (!to_segment && (a->engine.data_dir.empty() || a->collection.empty())) {
@@ -178,50 +185,39 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       a->collection = kStagingCollection;
     }
     // A bad name or a missing source fails before the model is loaded.
-    if (vista::Status s = vista::engine::Catalog::validate_name(a->collection); !s.is_ok())
-      return vista::cli::report_failure(s);
-    std::vector<std::filesystem::path> sources(a->sources.begin(), a->sources.end());
-    if (auto walker = vista::engine::SourceWalker::create(sources); !walker.is_ok())
-      return vista::cli::report_failure(walker.status());
-    auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
-    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
-
-    vista::engine::IngestOptions options;
-    options.collection = a->collection;
-    for (const auto& s : a->sources) options.sources.emplace_back(s);
-    if (!a->errors.empty()) options.errors_path = a->errors;
-    if (staging) options.errors_path = *staging / "errors.jsonl";
-    options.shard = header.shard;
-    options.prepare_threads = a->decode_threads;
-    options.batch_size = a->batch;
-    options.index_spec = a->index_spec;
-    options.cancel = &g_cancel;
-
+    if (!to_segment) {
+      if (vista::Status s = vista::engine::Catalog::validate_name(a->collection); !s.is_ok())
+        return vista::cli::report_failure(s);
+    }
+    {
+      std::vector<fs::path> sources(a->sources.begin(), a->sources.end());
+      if (auto walker = vista::engine::SourceWalker::create(sources); !walker.is_ok())
+        return vista::cli::report_failure(walker.status());
+    }
+    // A GPU wants a few hundred images per call, and leaves the CPU cores to decoding.
+    const auto device = vista::encoder::parse_device(a->engine.device);
+    if (batch->count() == 0) a->batch = static_cast<int>(vista::encoder::default_max_batch(*device));
+    if (decode_threads->count() == 0 && device->cuda) {
+      a->decode_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    }
     std::string mode = a->progress;
     if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "log";
-    vista::engine::Ingestor ingestor(**engine);
     std::mutex out_mutex;
     bool bar_drawn = false;
-    if (mode == "bar") {
-      ingestor.set_progress_callback(
-          [&](const vista::engine::IngestProgress& p) {
-            std::lock_guard<std::mutex> lock(out_mutex);
-            std::fprintf(stderr, "\r%s\x1b[K", progress_line(p, 72).c_str());
-            std::fflush(stderr);
-            bar_drawn = true;
-          },
-          std::chrono::milliseconds(250));
-    } else if (mode == "log") {
-      ingestor.set_progress_callback(
-          [last = std::chrono::steady_clock::time_point{}](
-              const vista::engine::IngestProgress& p) mutable {
-            auto now = std::chrono::steady_clock::now();
-            if (now - last < std::chrono::seconds(10)) return;
-            last = now;
-            spdlog::info("progress {}", progress_line(p, 40));
-          },
-          std::chrono::seconds(1));
-    }
+    auto last_log = std::chrono::steady_clock::time_point{};
+    auto show_progress = [&](const vista::engine::IngestProgress& p) {
+      std::lock_guard<std::mutex> lock(out_mutex);
+      if (mode == "bar") {
+        std::fprintf(stderr, "\r%s\x1b[K", progress_line(p, 72).c_str());
+        std::fflush(stderr);
+        bar_drawn = true;
+      } else if (mode == "log") {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_log < std::chrono::seconds(10)) return;
+        last_log = now;
+        spdlog::info("progress {}", progress_line(p, 40));
+      }
+    };
 
     // Kept until the process exits: a signal that arrives after the last batch (while the
     // collection is closed, the summary printed, the process torn down) must not turn a
@@ -229,37 +225,102 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     g_cancel = false;
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
-    auto result = ingestor.run(options);
-    if (bar_drawn) std::fputc('\n', stderr);
 
+    vista::Result<vista::engine::IngestSummary> result =
+        vista::Status::internal("ingestion did not report a summary");
     std::optional<vista::engine::SegmentManifest> segment;
-    if (staging && result.is_ok() && !result->cancelled) {
-      auto written = write_segment_from(**engine, header, options.errors_path, a->segment_out);
-      if (!written.is_ok()) return vista::cli::report_failure(written.status());
-      segment = std::move(written).value();
-    }
-    vista::Status closed = (*engine)->close();
-    if (!result.is_ok()) return vista::cli::report_failure(result.status());
-    if (!closed.is_ok()) return vista::cli::report_failure(closed);
-    if (segment) {
-      // The segment is complete and fsynced: the staging collection has served its purpose.
-      std::error_code ec;
-      fs::remove_all(*staging, ec);
-      if (!a->errors.empty()) fs::copy_file(fs::path(a->segment_out) / vista::engine::kSegmentErrorsFile, a->errors, fs::copy_options::overwrite_existing, ec);
+    std::optional<fs::path> errors_path;
+    if (!a->errors.empty()) errors_path = fs::absolute(a->errors);
+    if (staging) {
+      // A segment is built in its own private staging folder: no server can hold it.
+      auto engine = a->engine.open(/*with_model=*/true, /*must_exist=*/false);
+      if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
+      vista::engine::IngestOptions options;
+      options.collection = a->collection;
+      for (const auto& s : a->sources) options.sources.emplace_back(s);
+      options.errors_path = *staging / "errors.jsonl";
+      options.shard = header.shard;
+      options.prepare_threads = a->decode_threads;
+      options.batch_size = a->batch;
+      options.index_spec = a->index_spec;
+      options.cancel = &g_cancel;
+      vista::engine::Ingestor ingestor(**engine);
+      ingestor.set_progress_callback(show_progress, std::chrono::milliseconds(250));
+      result = ingestor.run(options);
+      if (bar_drawn) std::fputc('\n', stderr);
+      if (result.is_ok() && !result->cancelled) {
+        auto written = write_segment_from(**engine, header, options.errors_path, a->segment_out);
+        if (!written.is_ok()) return vista::cli::report_failure(written.status());
+        segment = std::move(written).value();
+      }
+      vista::Status closed = (*engine)->close();
+      if (!result.is_ok()) return vista::cli::report_failure(result.status());
+      if (!closed.is_ok()) return vista::cli::report_failure(closed);
+      if (segment) {
+        // The segment is complete and fsynced: the staging collection has served its purpose.
+        std::error_code ec;
+        fs::remove_all(*staging, ec);
+        if (!a->errors.empty()) fs::copy_file(fs::path(a->segment_out) / vista::engine::kSegmentErrorsFile, a->errors, fs::copy_options::overwrite_existing, ec);
+      }
+    } else {
+      // Into a collection through the data directory's one door (cli/data_client.h): the
+      // running server when there is one, else this process. Paths travel to whoever runs the
+      // ingestion, maybe a server with another working directory: they are made absolute.
+      nlohmann::json body = {{"sources", nlohmann::json::array()}, {"batch", a->batch}};
+      for (const auto& s : a->sources) {
+        std::error_code ec;
+        const fs::path p = fs::absolute(s, ec);
+        body["sources"].push_back((ec ? fs::path(s) : p).lexically_normal().string());
+      }
+      if (errors_path) body["errors"] = errors_path->string();
+      if (!a->index_spec.empty()) body["index"] = a->index_spec;
+      if (a->decode_threads > 0) body["decode_threads"] = a->decode_threads;
+      auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/true,
+                                                 /*must_exist=*/false);
+      if (!client.is_ok()) return vista::cli::report_failure(client.status());
+      vista::Status failure;
+      auto on_line = [&](const nlohmann::json& line) {
+        if (line.contains("progress")) {
+          auto p = vista::engine::ingest_progress_from_json(line["progress"]);
+          if (p.is_ok()) show_progress(*p);
+        } else if (line.contains("summary")) {
+          result = vista::engine::ingest_summary_from_json(line["summary"]);
+        } else if (line.contains("error")) {
+          failure = vista::cli::status_for_http(
+              line.value("http_status", 500), line["error"].value("message", "ingestion failed"));
+        }
+      };
+      vista::Status streamed =
+          (*client)->stream(vista::cli::collection_path(a->collection, "/ingest"), body, on_line,
+                            [] { return !g_cancel.load(); });
+      if (bar_drawn) std::fputc('\n', stderr);
+      vista::Status closed = (*client)->close();
+      if (!streamed.is_ok()) return vista::cli::report_failure(streamed);
+      if (!failure.is_ok()) return vista::cli::report_failure(failure);
+      if (!closed.is_ok()) return vista::cli::report_failure(closed);
+      if (!result.is_ok() && g_cancel) {
+        // Stopped while a server did the work: it finishes its current batch and keeps it.
+        std::printf("interrupted; what was done is kept; run the same command again to continue\n");
+        return 130;
+      }
+      if (!result.is_ok()) return vista::cli::report_failure(result.status());
     }
     const auto& s = *result;
+    if (s.empty_source)
+      std::fprintf(stderr,
+                   "warning: nothing to ingest in %s; collection '%s' was not created or changed\n",
+                   a->sources.size() == 1 ? a->sources[0].c_str() : "the sources",
+                   s.collection.c_str());
     if (a->json) {
-      nlohmann::json j = {{"collection", s.collection},
-                          {"ingested", s.inserted},
-                          {"updated", s.updated},
-                          {"unchanged", s.unchanged},
-                          {"failed", s.failed},
-                          {"skipped", s.skipped},
-                          {"truncated", s.truncated},
-                          {"cancelled", s.cancelled},
-                          {"elapsed_s", s.elapsed_seconds},
-                          {"rate_per_s", s.encoded_per_second()},
-                          {"count", s.collection_count}};
+      nlohmann::json j = vista::engine::ingest_summary_json(s);
+      if (s.stages.wall_seconds > 0)
+        j["stages"] = {{"bounded_by", s.stages.bounding_stage()},
+                       {"prepare_threads", s.stages.prepare_threads},
+                       {"busy",
+                        {{"reading", s.stages.busy("reading")},
+                         {"decoding", s.stages.busy("decoding")},
+                         {"encoding", s.stages.busy("encoding")},
+                         {"writing", s.stages.busy("writing")}}}};
       if (segment) {
         j.erase("collection");
         j["segment"] = a->segment_out;
@@ -267,7 +328,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
         j["count"] = segment->count;
       }
       std::cout << j.dump() << "\n";
-    } else {
+    } else if (!s.empty_source) {
       const std::string target =
           staging ? "segment " + a->segment_out : "'" + s.collection + "'";
       std::printf("%s %s: %lld ingested, %lld updated, %lld unchanged, %lld failed",
@@ -279,16 +340,36 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                   format_duration(s.elapsed_seconds).c_str(), s.encoded_per_second(),
                   staging ? "segment" : "collection",
                   static_cast<long long>(segment ? segment->count : s.collection_count));
+      if (s.inserted + s.updated > 0) {
+        const auto& st = s.stages;
+        std::printf(
+            "bounded by %s; busy: reading %.0f%% and decoding %.0f%% of %d thread(s), encoding "
+            "%.0f%%, writing %.0f%%\n",
+            st.bounding_stage().c_str(), 100 * st.busy("reading"), 100 * st.busy("decoding"),
+            st.prepare_threads, 100 * st.busy("encoding"), 100 * st.busy("writing"));
+      }
       if (segment)
         std::printf("import it with: vista import --data DATA --collection NAME %s\n",
                     a->segment_out.c_str());
       if (s.truncated)
         std::printf("note: %lld text(s) were cut to the model's token limit\n",
                     static_cast<long long>(s.truncated));
-      if (s.failed && !a->errors.empty())
-        std::printf("failed items are listed in %s\n", a->errors.c_str());
-      else if (s.failed)
-        std::printf("rerun with --errors FILE (or --log-level debug) to see why items failed\n");
+      if (s.failed) {
+        std::printf("failed:\n");
+        for (const auto& f : s.first_failures) {
+          // Most reasons name the file already.
+          const bool named = f.reason.rfind(f.source, 0) == 0;
+          std::printf("  %s%s%s\n", named ? "" : f.source.c_str(), named ? "" : ": ",
+                      f.reason.c_str());
+        }
+        if (s.failed > static_cast<int64_t>(s.first_failures.size()))
+          std::printf("  ... and %lld more\n",
+                      static_cast<long long>(s.failed - s.first_failures.size()));
+        if (!a->errors.empty())
+          std::printf("every failure is listed in %s\n", a->errors.c_str());
+        else if (s.errors_report)
+          std::printf("every failure is listed in %s\n", s.errors_report->c_str());
+      }
       if (s.cancelled) std::printf("run the same command again to continue\n");
     }
     std::fflush(stdout);

@@ -6,20 +6,16 @@
 #include <cstdio>
 #include <iostream>
 
+#include <fstream>
+#include <sstream>
+
+#include "api/base64.h"
 #include "cli/command.h"
 #include "cli/engine_args.h"
 #include "common/limits.h"
-#include "engine/filter.h"
+#include "cli/data_client.h"
 
 namespace {
-
-// Cuts a UTF-8 string to at most `max` bytes without splitting a character.
-std::string clip(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max - 3;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "...";
-}
 
 vista::cli::CommandRunner setup_search(CLI::App& sub) {
   struct Args {
@@ -29,6 +25,7 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
     std::optional<std::string> image;
     std::optional<std::string> id;
     int64_t k = 10;
+    int64_t offset = 0;
     std::string filter;
     int ef_search = 0;
     int nprobe = 0;
@@ -51,71 +48,73 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--nprobe", a->nprobe, "IVF lists to visit (0: index default)")
       ->check(CLI::NonNegativeNumber);
+  sub.add_option("--offset", a->offset, "leave out this many best hits first (paging)")
+      ->check(CLI::NonNegativeNumber);
   sub.add_flag("--json", a->json,
-               R"(print {"hits": [{"id", "score", "metadata"}], "took_ms"} instead of a table)");
+               "print the REST response ({\"hits\": [{\"id\", \"score\", \"metadata\", "
+               "\"text\", \"image\"}], \"took_ms\", \"truncated\"}) instead of a table");
 
   return [a]() -> int {
-    if (!a->text && !a->image && !a->id)
-      return vista::cli::report_failure(
-          vista::Status::invalid_argument("give --text, --image, both, or --id"));
-    vista::engine::SearchOptions options;
-    options.k = a->k;
-    options.params.ef_search = a->ef_search;
-    options.params.nprobe = a->nprobe;
-    if (!a->filter.empty()) {
-      auto filter = vista::engine::Filter::parse(a->filter);
-      if (!filter.is_ok())
-        return vista::cli::report_failure(filter.status().with_context("--filter"));
-      options.filter = std::move(filter).value();
+    if (!a->text && !a->image && !a->id) {
+      std::cerr << "error: give --text, --image, both, or --id\n";
+      return 2;
     }
-    vista::engine::Query query;
-    query.text = a->text;
-    if (a->image) query.image_path = *a->image;
-    query.id = a->id;
-    const bool needs_model = a->text || a->image;
+    nlohmann::json body = {{"k", a->k}};
+    if (a->offset > 0) body["offset"] = a->offset;
+    if (a->ef_search > 0) body["params"]["ef_search"] = a->ef_search;
+    if (a->nprobe > 0) body["params"]["nprobe"] = a->nprobe;
+    if (!a->filter.empty()) {
+      auto filter = nlohmann::json::parse(a->filter, nullptr, false);
+      if (filter.is_discarded())
+        return vista::cli::report_failure(
+            vista::Status::invalid_argument("--filter is not valid JSON: " + a->filter));
+      body["filter"] = filter;
+    }
+    if (a->text) body["text"] = *a->text;
+    if (a->id) body["id"] = *a->id;
+    if (a->image) {
+      std::ifstream in(*a->image, std::ios::binary);
+      if (!in)
+        return vista::cli::report_failure(
+            vista::Status::not_found("cannot read the query image " + *a->image));
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      body["image"] = vista::api::base64_encode(bytes.str());
+    }
     if (vista::Status s = a->engine.check_collection(a->collection); !s.is_ok())
       return vista::cli::report_failure(s);
-    if (a->image) {
-      if (vista::Status s = vista::cli::EngineArgs::check_file(*a->image, "query image");
-          !s.is_ok())
-        return vista::cli::report_failure(s);
-    }
-
-    auto engine = a->engine.open(needs_model, /*must_exist=*/true);
-    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
-    auto result = (*engine)->search(a->collection, query, options);
-    vista::Status closed = (*engine)->close();
+    const bool needs_model = a->text || a->image;
+    auto client = vista::cli::DataClient::open(a->engine, needs_model, /*must_exist=*/true);
+    if (!client.is_ok()) return vista::cli::report_failure(client.status());
+    auto result =
+        (*client)->call("POST", vista::cli::collection_path(a->collection, "/search"), {}, body);
+    vista::Status closed = (*client)->close();
     if (!result.is_ok()) return vista::cli::report_failure(result.status());
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
 
     const auto& r = *result;
     if (a->json) {
-      nlohmann::json hits = nlohmann::json::array();
-      for (const auto& h : r.hits)
-        hits.push_back(
-            {{"id", h.document.id}, {"score", h.score}, {"metadata", h.document.metadata}});
-      nlohmann::json j = {{"hits", hits}, {"took_ms", r.took_ms}};
-      if (r.truncated) j["truncated"] = true;
-      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      std::cout << r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     }
+    const auto& hits = r["hits"];
     size_t id_width = 2;
-    for (const auto& h : r.hits)
-      id_width = std::max(id_width, std::min<size_t>(40, h.document.id.size()));
+    for (const auto& h : hits)
+      id_width = std::max(id_width, std::min<size_t>(40, h["id"].get<std::string>().size()));
     std::printf("%-4s  %-*s  %-7s  %s\n", "rank", static_cast<int>(id_width), "id", "score",
                 "metadata");
-    int rank = 0;
-    for (const auto& h : r.hits) {
+    int64_t rank = a->offset;
+    for (const auto& h : hits) {
+      const auto& md = h["metadata"];
       std::string meta =
-          h.document.metadata.empty()
-              ? ""
-              : h.document.metadata.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      std::printf("%-4d  %-*s  %.4f   %s\n", ++rank, static_cast<int>(id_width),
-                  clip(h.document.id, 40).c_str(), h.score, clip(meta, 100).c_str());
+          md.empty() ? "" : md.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      std::printf("%-4lld  %-*s  %.4f   %s\n", static_cast<long long>(++rank),
+                  static_cast<int>(id_width), vista::cli::clip(h["id"].get<std::string>(), 40).c_str(),
+                  h["score"].get<double>(), vista::cli::clip(meta, 100).c_str());
     }
-    if (r.hits.empty()) std::printf("(no hits)\n");
-    std::fprintf(stderr, "%zu hit(s) in %.1f ms%s\n", r.hits.size(), r.took_ms,
-                 r.truncated ? " (query text truncated to the model's limit)" : "");
+    if (hits.empty()) std::printf("(no hits)\n");
+    std::fprintf(stderr, "%zu hit(s) in %.1f ms%s\n", hits.size(), r["took_ms"].get<double>(),
+                 r.value("truncated", false) ? " (query text truncated to the model's limit)" : "");
     return 0;
   };
 }

@@ -18,6 +18,8 @@ struct ServeArgs {
   std::string config;
   int threads = -1;
   std::string dtype;
+  std::string device = "cpu";
+  CLI::Option* device_opt = nullptr;
   CLI::Option* host_opt = nullptr;
   CLI::Option* port_opt = nullptr;
   CLI::Option* config_opt = nullptr;
@@ -43,6 +45,7 @@ vista::Result<vista::api::ServerSettings> build_settings(const ServeArgs& a) {
   if (a.port_opt->count() > 0) s.port = a.port;
   if (a.threads_opt->count() > 0) s.encoder_threads = a.threads;
   if (a.dtype_opt->count() > 0) s.encoder_dtype = a.dtype;
+  if (a.device_opt->count() > 0) s.encoder_device = a.device;
   s.data_dir = a.data_dir;
   if (!a.model_dir.empty()) {
     s.model_dir = a.model_dir;
@@ -73,9 +76,9 @@ vista::cli::CommandRunner setup_serve(CLI::App& sub) {
       std::string("settings file (default ") + vista::api::kDefaultConfigPath + " when it exists)");
   a->threads_opt = sub.add_option("--threads", a->threads, "encoder threads (default: all cores)")
                        ->check(CLI::NonNegativeNumber);
-  a->dtype_opt =
-      sub.add_option("--dtype", a->dtype, "encoder compute path: auto, fp32, bf16, eager")
-          ->check(CLI::IsMember(vista::encoder::dtype_choices()));
+  a->dtype_opt = sub.add_option("--dtype", a->dtype, vista::cli::kDtypeHelp)
+                     ->check(CLI::IsMember(vista::encoder::dtype_choices()));
+  a->device_opt = vista::cli::add_device_option(sub, a->device);
   return [a]() {
     auto settings = build_settings(*a);
     if (!settings.is_ok()) return vista::cli::report_failure(settings.status());

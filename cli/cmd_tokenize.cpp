@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/engine_args.h"
 #include "encoder/text/tokenizer.h"
 
 namespace {
@@ -47,11 +48,14 @@ int run_tokenize(const TokenizeOptions& options) {
 
 vista::cli::CommandRunner setup_tokenize(CLI::App& sub) {
   auto options = std::make_shared<TokenizeOptions>();
-  sub.add_option("--model", options->model_dir, "model directory (holds vocab.txt)")->required();
+  vista::cli::add_model_option(sub, options->model_dir);
   sub.add_option("--text", options->text, "UTF-8 text to tokenize")->required();
   sub.add_option("--max-tokens", options->max_tokens,
                  "keep at most N ids, [SEP] last (0 = no limit)");
-  return [options]() { return run_tokenize(*options); };
+  return [options]() {
+    options->model_dir = vista::cli::model_or_default(options->model_dir);
+    return run_tokenize(*options);
+  };
 }
 
 }  // namespace

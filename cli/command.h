@@ -40,6 +40,9 @@ int exit_code_for(const Status& status);
 // Prints "error: <message>" to stderr and returns exit_code_for(status).
 int report_failure(const Status& status);
 
+// Cuts a UTF-8 string to at most `max` bytes (with "..."), never inside a character: for tables.
+std::string clip(const std::string& s, size_t max);
+
 }  // namespace vista::cli
 
 #define VISTA_REGISTER_COMMAND(ident, name, description, setup) \

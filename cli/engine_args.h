@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "encoder/model/compute_mode.h"
+#include "cli/device_option.h"
 #include "engine/engine.h"
 
 namespace vista::cli {
@@ -24,11 +25,37 @@ inline std::filesystem::path default_model_dir() {
   return kDefaultModelDir;
 }
 
+// --model for the commands that load the model themselves (embed, compare, tokenize, bench
+// encoder); empty means model_or_default().
+inline CLI::Option* add_model_option(CLI::App& sub, std::string& model) {
+  return sub.add_option("--model", model,
+                        std::string("model directory (default: $VISTA_MODEL or ") +
+                            kDefaultModelDir + ")");
+}
+inline std::string model_or_default(const std::string& model) {
+  return model.empty() ? default_model_dir().string() : model;
+}
+
+// --dtype, the same for every command.
+inline CLI::Option* add_dtype_option(CLI::App& sub, std::string& dtype) {
+  return sub
+      .add_option("--dtype", dtype,
+                  "encoder compute path: auto (= fp32), fp32 (exact), bf16 (fast), fp16 (fast, "
+                  "CUDA only) or eager (plain libtorch)")
+      ->check(CLI::IsMember(encoder::dtype_choices()))
+      ->capture_default_str();
+}
+// "auto" is the encoder's default compute path, fp32.
+inline std::string concrete_dtype(const std::string& dtype) {
+  return dtype == "auto" ? "fp32" : dtype;
+}
+
 struct EngineArgs {
   std::string data_dir;
   std::string model_dir;  // empty: default_model_dir()
   int threads = 0;        // encoder intra-op threads; 0 = libtorch's default
   std::string dtype = "auto";
+  std::string device = "cpu";
 
   CLI::Option* add_data(CLI::App& sub, bool required = true) {
     return sub.add_option("--data", data_dir, "data directory (holds the collections)")
@@ -40,9 +67,10 @@ struct EngineArgs {
         std::string("model directory (default: $VISTA_MODEL or ") + kDefaultModelDir + ")");
     sub.add_option("--threads", threads, "encoder threads (default: one per physical core)")
         ->check(CLI::NonNegativeNumber);
-    sub.add_option("--dtype", dtype, "encoder compute path: auto, fp32, bf16 or eager")
+    sub.add_option("--dtype", dtype, kDtypeHelp)
         ->check(CLI::IsMember(encoder::dtype_choices()))
         ->capture_default_str();
+    add_device_option(sub, device);
   }
 
   std::filesystem::path model_path() const {
@@ -76,6 +104,7 @@ struct EngineArgs {
       options.model_dir = model_path();
       options.encoder_threads = threads;
       options.encoder_dtype = dtype;
+      options.encoder_device = device;
     }
     return engine::Engine::open(options);
   }

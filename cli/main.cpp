@@ -29,6 +29,13 @@ int exit_code_for(const Status& status) {
   }
 }
 
+std::string clip(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max - 3;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n) + "...";
+}
+
 int report_failure(const Status& status) {
   std::cerr << "error: " << status.message() << "\n";
   return exit_code_for(status);

@@ -97,11 +97,20 @@ Result<std::shared_ptr<Collection>> Catalog::get(const std::string& name) {
   if (closed_) return Status::failed_precondition("catalog is closed");
   auto it = open_.find(name);
   if (it != open_.end()) return it->second;
+  if (auto failed = failed_.find(name); failed != failed_.end()) return failed->second;
   VISTA_RETURN_IF_ERROR(check_exists(data_dir_, name));
-  VISTA_ASSIGN_OR_RETURN(auto collection,
-                         Collection::open(data_dir_ / name, name, options_.collection));
-  open_[name] = collection;
-  return collection;
+  auto opened = Collection::open(data_dir_ / name, name, options_.collection);
+  if (!opened.is_ok()) {
+    // Remembered, so that a collection whose files crash or fail is not opened again on every
+    // request, and reported with the reason until it is dropped.
+    Status failed =
+        opened.status().with_context("collection '" + name + "' failed to open and is not served");
+    spdlog::error("{}", failed.to_string());
+    failed_[name] = failed;
+    return failed;
+  }
+  open_[name] = *opened;
+  return std::move(opened).value();
 }
 
 Result<std::vector<std::string>> Catalog::list() const {
@@ -118,11 +127,23 @@ Result<std::vector<std::string>> Catalog::list() const {
 }
 
 Result<std::vector<CollectionInfo>> Catalog::list_info() {
-  VISTA_ASSIGN_OR_RETURN(auto names, list());
   std::vector<CollectionInfo> out;
+  VISTA_ASSIGN_OR_RETURN(auto entries, list_entries());
+  for (auto& e : entries)
+    if (e.info) out.push_back(std::move(*e.info));
+  return out;
+}
+
+Result<std::vector<CatalogEntry>> Catalog::list_entries() {
+  VISTA_ASSIGN_OR_RETURN(auto names, list());
+  std::vector<CatalogEntry> out;
   for (const auto& n : names) {
-    VISTA_ASSIGN_OR_RETURN(auto c, get(n));
-    out.push_back(c->info());
+    auto c = get(n);
+    if (c.is_ok()) {
+      out.push_back({n, (*c)->info(), Status::ok()});
+    } else if (c.status().code() != StatusCode::kNotFound) {  // NotFound: dropped meanwhile
+      out.push_back({n, std::nullopt, c.status()});
+    }
   }
   return out;
 }
@@ -133,6 +154,7 @@ Status Catalog::drop(const std::string& name) {
   if (closed_) return Status::failed_precondition("catalog is closed");
   const fs::path dir = data_dir_ / name;
   VISTA_RETURN_IF_ERROR(check_exists(data_dir_, name));
+  failed_.erase(name);
   auto it = open_.find(name);
   if (it != open_.end()) {
     Status st = it->second->close();

@@ -5,6 +5,12 @@
 // refused, so a name can never escape the data directory). Collections are opened lazily on
 // first use and stay open until drop() or close(); every caller gets the same shared instance.
 //
+// A collection that cannot be opened (damaged files, an index spec this version refuses, a FAISS
+// or RocksDB error) is *failed*: the reason is logged once and kept, get() answers it (its
+// Status, code included: Corruption for damaged files, FailedPrecondition for a refused spec)
+// without touching the files again, list_entries() reports it, and every other
+// collection is served as usual. drop() removes a failed collection like any other.
+//
 // Thread-safety: all methods may be called concurrently. A collection dropped while another
 // thread still holds its shared_ptr is closed; that thread's later calls fail with
 // FailedPrecondition ("collection ... is closed") and never touch the deleted files.
@@ -14,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +29,13 @@
 #include "engine/collection.h"
 
 namespace vista::engine {
+
+// One collection as list_entries() sees it: served (info set) or failed (error set).
+struct CatalogEntry {
+  std::string name;
+  std::optional<CollectionInfo> info;
+  Status error;  // non-OK: the collection failed to open, and why
+};
 
 struct CatalogOptions {
   CollectionOptions collection;  // applied to every collection opened through the catalog
@@ -48,14 +62,20 @@ class Catalog {
   Result<std::shared_ptr<Collection>> create(const std::string& name,
                                              const CollectionConfig& config);
 
-  // The open collection, opening it on first use. NotFound: "collection 'x' does not exist".
+  // The open collection, opening it on first use. NotFound: "collection 'x' does not exist";
+  // for a failed collection, the failure that made it fail.
   Result<std::shared_ptr<Collection>> get(const std::string& name);
 
   // Names of all collections, sorted.
   Result<std::vector<std::string>> list() const;
 
-  // Info of every collection (opens them), sorted by name.
+  // Info of every served collection (opens them), sorted by name. Failed collections and ones
+  // dropped meanwhile are left out.
   Result<std::vector<CollectionInfo>> list_info();
+
+  // Every collection (opens them), sorted by name, failed ones with their reason. Collections
+  // dropped while listing are left out. IOError only when the data directory cannot be read.
+  Result<std::vector<CatalogEntry>> list_entries();
 
   // Closes the collection and deletes its folder. The folder is first renamed to a hidden name,
   // so a crash mid-way never leaves a half-deleted collection under its own name. NotFound when
@@ -73,6 +93,7 @@ class Catalog {
   CatalogOptions options_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Collection>> open_;
+  std::map<std::string, Status> failed_;  // collections that could not be opened, and why
   bool closed_ = false;
 };
 

@@ -19,6 +19,7 @@
 #include "common/utf8.h"
 #include "engine/durable_file.h"
 #include "engine/store.h"
+#include "index/index_spec.h"
 
 namespace vista::engine {
 
@@ -174,12 +175,32 @@ class FairSharedMutex {
 
 }  // namespace
 
-Status validate_document_id(const std::string& id) {
+Status validate_stored_document_id(const std::string& id) {
   if (id.empty()) return Status::invalid_argument("the id is empty");
   if (id.size() > kMaxDocumentIdBytes)
     return Status::invalid_argument("id is " + std::to_string(id.size()) + " bytes; at most " +
                                     std::to_string(kMaxDocumentIdBytes) + " are allowed");
   if (!is_valid_utf8(id)) return Status::invalid_argument("the id is not valid UTF-8");
+  return Status::ok();
+}
+
+Status validate_document_id(const std::string& id) {
+  VISTA_RETURN_IF_ERROR(validate_stored_document_id(id));
+  // Ids travel in URL paths (GET/DELETE .../documents/{id}, image URLs): control characters
+  // end the request line or are refused by HTTP parsers, and "." / ".." are path steps that
+  // clients normalise away, so such documents could never be addressed.
+  for (size_t i = 0; i < id.size(); ++i) {
+    const auto c = static_cast<unsigned char>(id[i]);
+    const bool c1 = c == 0xC2 && i + 1 < id.size() &&
+                    static_cast<unsigned char>(id[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(id[i + 1]) <= 0x9F;
+    if (c < 0x20 || c == 0x7F || c1) {
+      return Status::invalid_argument("the id contains a control character (byte " +
+                                      std::to_string(i) + "); ids must be addressable in URLs");
+    }
+  }
+  if (id == "." || id == "..")
+    return Status::invalid_argument("the id '" + id + "' is a path step; ids must be addressable in URLs");
   return Status::ok();
 }
 
@@ -253,8 +274,12 @@ struct Collection::Impl {
         "; embed with the collection's model or use another collection");
   }
 
-  static Status validate_id(const std::string& id, const std::string& where) {
+  // New ids follow the whole rule; reads and removals accept every id an older version stored.
+  static Status validate_new_id(const std::string& id, const std::string& where) {
     return validate_document_id(id).with_context(where);
+  }
+  static Status validate_id(const std::string& id, const std::string& where) {
+    return validate_stored_document_id(id).with_context(where);
   }
 
   Result<std::optional<int64_t>> lookup_internal(const std::string& external,
@@ -306,6 +331,14 @@ struct Collection::Impl {
       created_at_ms = c.value("created_at_ms", int64_t{0});
     } catch (const json::exception& e) {
       return Status::corruption("collection '" + name + "': damaged configuration: " + e.what());
+    }
+    // Collections made before specs were checked may hold one that crashes FAISS (HNSW0, IVF0).
+    if (auto parsed = index::parse_index_spec(spec, dimension); !parsed.is_ok()) {
+      return Status::failed_precondition("collection '" + name +
+                                         "' uses an index spec this version "
+                                         "refuses (" +
+                                         parsed.status().message() +
+                                         "); drop it, or rebuild it with a supported spec");
     }
     for (auto [key, target] :
          {std::pair{&kSequenceKey, &sequence}, std::pair{&kNextIdKey, &next_id}}) {
@@ -391,6 +424,11 @@ struct Collection::Impl {
       return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxSearchK) +
                                       ", got " + std::to_string(options.k));
     }
+    if (options.offset < 0 || options.offset > kMaxSearchK - options.k) {
+      return Status::invalid_argument("offset must be between 0 and " + std::to_string(kMaxSearchK) +
+                                      " - k (" + std::to_string(kMaxSearchK - options.k) + "), got " +
+                                      std::to_string(options.offset));
+    }
     if (n < 0 || (n > 0 && queries == nullptr))
       return Status::invalid_argument("no query vectors given");
     // Non-finite components: VectorIndex::search() checks, once.
@@ -407,7 +445,7 @@ struct Collection::Impl {
     std::vector<std::vector<SearchHit>> out(static_cast<size_t>(n));
     for (int64_t q = 0; q < n; ++q) {
       auto& hits = out[q];
-      for (int64_t j = 0; j < k; ++j) {
+      for (int64_t j = options.offset; j < k; ++j) {
         const int64_t id = labels[q * k + j];
         if (id < 0) break;
         auto it = docs.find(id);
@@ -800,7 +838,7 @@ Result<UpsertResult> Collection::upsert(const ModelIdentity& model,
     const Document& d = documents[i];
     const std::string where =
         "document " + std::to_string(i) + (d.id.empty() ? "" : " (id " + show_id(d.id) + ")");
-    VISTA_RETURN_IF_ERROR(c.validate_id(d.id, where));
+    VISTA_RETURN_IF_ERROR(c.validate_new_id(d.id, where));
     if (!seen.insert(d.id).second) {
       return Status::invalid_argument(where + ": id appears more than once in the batch");
     }
@@ -973,7 +1011,7 @@ Result<RemoveResult> Collection::remove(const std::vector<std::string>& ids) {
   for (const auto& id : ids) {
     VISTA_ASSIGN_OR_RETURN(auto internal, c.lookup_internal(id));
     if (!internal) {
-      ++result.missing;
+      result.missing.push_back(id);
       continue;
     }
     batch.Delete(c.store->handle(Family::kIds), id);
@@ -1036,12 +1074,95 @@ std::vector<std::string> Collection::sources_with_prefix(std::string_view prefix
   return out;
 }
 
+Result<int64_t> Collection::count(const Filter& filter) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::shared_lock lock(c.rw);
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  if (filter.matches_all()) return static_cast<int64_t>(c.docs.size());
+  int64_t n = 0;
+  for (const auto& [internal, entry] : c.docs) n += filter.matches(entry.metadata) ? 1 : 0;
+  return n;
+}
+
+Result<ListPage> Collection::list(const ListOptions& options) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  if (options.limit < 1 || options.limit > kMaxListLimit) {
+    return Status::invalid_argument("limit must be between 1 and " +
+                                    std::to_string(kMaxListLimit) + ", got " +
+                                    std::to_string(options.limit));
+  }
+  const bool filtered = options.filter && !options.filter->matches_all();
+  // Holding the shared lock keeps writers out for the scan, so the ids family and the
+  // in-memory table agree; the scan is bounded (kMaxListScan) so writers never wait long.
+  std::shared_lock lock(c.rw);
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  ListPage page;
+  auto it = c.store->iterator(Family::kIds);
+  if (options.after) {
+    it->Seek(*options.after);
+    if (it->Valid() && it->key().ToString() == *options.after) it->Next();
+  } else {
+    it->SeekToFirst();
+  }
+  std::vector<int64_t> internals;
+  std::string last;
+  int64_t scanned = 0;
+  for (; it->Valid(); it->Next()) {
+    if (static_cast<int64_t>(internals.size()) == options.limit || scanned == kMaxListScan) {
+      page.next_after = last;
+      break;
+    }
+    ++scanned;
+    last = it->key().ToString();
+    uint64_t internal = 0;
+    if (!Store::decode_u64(std::string_view(it->value().data(), it->value().size()), &internal)) {
+      return Status::corruption("collection '" + c.name + "': id " + show_id(last) +
+                                " has a damaged internal id");
+    }
+    if (filtered) {
+      auto entry = c.docs.find(static_cast<int64_t>(internal));
+      if (entry == c.docs.end() || !options.filter->matches(entry->second.metadata)) continue;
+    }
+    internals.push_back(static_cast<int64_t>(internal));
+  }
+  VISTA_RETURN_IF_ERROR(from_rocksdb(it->status(), "collection '" + c.name + "': listing ids"));
+  page.documents.reserve(internals.size());
+  for (int64_t internal : internals) {
+    std::string bytes;
+    VISTA_RETURN_IF_ERROR(c.store->get(Family::kDocuments, id_key(internal), &bytes)
+                              .with_context("collection '" + c.name + "': listing documents"));
+    Document d;
+    VISTA_RETURN_IF_ERROR(decode_document(bytes, &d).with_context("collection '" + c.name + "'"));
+    if (options.include_vectors) {
+      std::vector<int64_t> found;
+      VISTA_RETURN_IF_ERROR(c.read_vectors({internal}, &d.vector, &found));
+    }
+    page.documents.push_back(std::move(d));
+  }
+  return page;
+}
+
+Result<std::vector<std::string>> Collection::ids_matching(const Filter& filter) const {
+  const Impl& c = *impl_;
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::shared_lock lock(c.rw);
+  VISTA_RETURN_IF_ERROR(c.check_open());
+  std::vector<std::string> ids;
+  for (const auto& [internal, entry] : c.docs)
+    if (filter.matches(entry.metadata)) ids.push_back(entry.external_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 Result<std::vector<std::vector<SearchHit>>> Collection::search(const ModelIdentity& model,
                                                                const float* queries, int64_t n,
                                                                const SearchOptions& options) const {
   const Impl& c = *impl_;
   VISTA_RETURN_IF_ERROR(c.check_search(model, queries, n, options));
-  const int64_t k = options.k;
+  // Paging: the index finds offset + k hits and collect_hits() leaves the first offset out.
+  const int64_t k = options.offset + options.k;
   std::vector<float> dist(static_cast<size_t>(n * k));
   std::vector<int64_t> labels(static_cast<size_t>(n * k));
 

@@ -80,9 +80,13 @@ struct ModelIdentity {
   std::string to_string() const;  // "name (checkpoint <hash>)"
 };
 
-// The one id rule, for stored documents and for every caller that names one: 1..kMaxDocumentIdBytes
-// bytes of valid UTF-8. InvalidArgument saying what is wrong.
+// The one id rule, for every new document and every caller that names one: 1..kMaxDocumentIdBytes
+// bytes of valid UTF-8 with no control characters (C0, DEL, C1), and not "." or "..", so that
+// every stored id can be addressed in a URL. InvalidArgument saying what is wrong.
 Status validate_document_id(const std::string& id);
+// The part of that rule that ids stored by older versions met too (length, UTF-8): reads and
+// removals check only this, so that such documents can still be read and removed.
+Status validate_stored_document_id(const std::string& id);
 
 struct CollectionConfig {
   int dimension = 0;                // 1..kMaxDimension
@@ -135,12 +139,13 @@ struct ImportMark {
 
 struct RemoveResult {
   int64_t removed = 0;
-  int64_t missing = 0;    // ids that did not exist (not an error)
+  std::vector<std::string> missing;  // ids that did not exist (not an error), in call order
   uint64_t sequence = 0;  // 0 when nothing was removed (no batch written)
 };
 
 struct SearchOptions {
   int64_t k = 10;                // 1..kMaxSearchK
+  int64_t offset = 0;            // paging: leave out this many best hits; offset + k <= kMaxSearchK
   std::optional<Filter> filter;  // applied inside the FAISS search
   index::SearchParams params;    // efSearch / nprobe; zero = index default
   bool include_metadata = true;  // fill metadata/text/source/hash of each hit
@@ -150,6 +155,25 @@ struct SearchOptions {
 struct SearchHit {
   float score = 0;    // inner product (cosine for unit vectors); higher is better
   Document document;  // id always set; the rest as SearchOptions asks
+};
+
+inline constexpr int64_t kMaxListLimit = 1000;
+// The most ids one list() call looks at: a sparse filter yields short pages, not long locks.
+inline constexpr int64_t kMaxListScan = 10000;
+
+// A page of documents in external-id order (bytewise), starting after `after`.
+struct ListOptions {
+  int64_t limit = 100;               // 1..kMaxListLimit
+  std::optional<std::string> after;  // the previous page's next_after; empty: from the start
+  std::optional<Filter> filter;      // only documents whose metadata match
+  bool include_vectors = false;
+};
+
+struct ListPage {
+  std::vector<Document> documents;
+  // Where the next page starts (pass as ListOptions::after); empty at the end. A page may hold
+  // fewer than `limit` documents (a sparse filter) and still have a next page.
+  std::optional<std::string> next_after;
 };
 
 struct CollectionInfo {
@@ -207,6 +231,17 @@ class Collection {
 
   // Number of stored documents (exact; equals the RocksDB state).
   int64_t count() const;
+  // Number of documents whose metadata match `filter`.
+  Result<int64_t> count(const Filter& filter) const;
+
+  // Pages through the documents in id order. Paging is stable while writes happen: ids are
+  // ordered and the cursor is the last id returned, so a document present for the whole walk is
+  // returned exactly once; one added or removed meanwhile appears at most once. InvalidArgument
+  // for a limit out of range.
+  Result<ListPage> list(const ListOptions& options) const;
+
+  // The ids of the documents whose metadata match `filter`, sorted.
+  Result<std::vector<std::string>> ids_matching(const Filter& filter) const;
 
   // The sources of the stored documents that start with `prefix` (from memory; no store read).
   std::vector<std::string> sources_with_prefix(std::string_view prefix) const;

@@ -11,13 +11,16 @@ namespace vista::engine {
 
 Result<std::shared_ptr<const encoder::Encoder>> load_encoder(const std::filesystem::path& model_dir,
                                                              int threads, const std::string& dtype,
+                                                             const std::string& device,
                                                              int max_batch) {
   encoder::EncoderOptions options;
   if (!dtype.empty() && dtype != "auto") {
     VISTA_ASSIGN_OR_RETURN(options.mode, encoder::parse_compute_mode(dtype));
   }
+  VISTA_ASSIGN_OR_RETURN(options.device, encoder::parse_device(device.empty() ? "cpu" : device));
   options.threads = std::max(0, threads);
-  options.max_batch = static_cast<size_t>(std::max(1, max_batch));
+  options.max_batch = max_batch > 0 ? static_cast<size_t>(max_batch)
+                                    : encoder::default_max_batch(options.device);
   std::error_code ec;
   if (!std::filesystem::is_directory(model_dir, ec))
     return Status::not_found("model directory " + model_dir.string() +
@@ -38,6 +41,10 @@ ModelIdentity encoder_identity(const encoder::Encoder& encoder) {
   auto at = full.rfind('@');
   id.checkpoint_hash = at == std::string::npos ? full : full.substr(at + 1);
   return id;
+}
+
+int encoder_default_batch(const encoder::Encoder& encoder) {
+  return static_cast<int>(encoder::default_max_batch(encoder.device()));
 }
 
 int encoder_dimension(const encoder::Encoder& encoder) {

@@ -414,14 +414,17 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.model_dir) {
+    const int queue_batch = options.encode_queue.max_batch;
     VISTA_ASSIGN_OR_RETURN(
         impl->encoder,
         load_encoder(*options.model_dir, options.encoder_threads, options.encoder_dtype,
-                     std::max(16, options.encode_queue.max_batch)));
+                     options.encoder_device, queue_batch > 0 ? std::max(16, queue_batch) : 0));
     impl->model = encoder_identity(*impl->encoder);
     impl->dimension = encoder_dimension(*impl->encoder);
     impl->image_size = encoder_image_size(*impl->encoder);
-    impl->queue = std::make_unique<EncodeQueue>(*impl->encoder, options.encode_queue);
+    EncodeQueueOptions queue = options.encode_queue;
+    if (queue.max_batch <= 0) queue.max_batch = encoder_default_batch(*impl->encoder);
+    impl->queue = std::make_unique<EncodeQueue>(*impl->encoder, queue);
   }
   VISTA_ASSIGN_OR_RETURN(impl->catalog, Catalog::open(options.data_dir, options.catalog));
   VISTA_ASSIGN_OR_RETURN(
@@ -468,51 +471,96 @@ Result<Embedding> Engine::embed(const Content& content) {
 
 Result<SearchResponse> Engine::search(const std::string& collection, const Query& query,
                                       const SearchOptions& options) {
+  VISTA_ASSIGN_OR_RETURN(auto responses, search_batch(collection, {query}, {options}));
+  return std::move(responses[0]);
+}
+
+Result<std::vector<SearchResponse>> Engine::search_batch(
+    const std::string& collection, const std::vector<Query>& queries,
+    const std::vector<SearchOptions>& options) {
   auto start = Clock::now();
   VISTA_RETURN_IF_ERROR(impl_->check_open());
-  // Cheap checks first: nothing is read or encoded for a query that cannot run.
-  if (options.k < 1 || options.k > kMaxSearchK)
-    return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxSearchK) +
-                                    ", got " + std::to_string(options.k));
-  const bool content = query.text || query.image_bytes || query.image_path;
-  const int kinds = (content ? 1 : 0) + (query.id ? 1 : 0) + (query.vector ? 1 : 0);
-  if (kinds != 1)
-    return Status::invalid_argument(
-        "a query needs exactly one of: text and/or image, id, vector (got " +
-        std::to_string(kinds) + ")");
+  if (queries.size() != options.size())
+    return Status::invalid_argument("search_batch needs one SearchOptions per query");
+  auto where = [&](size_t i) {
+    return queries.size() == 1 ? std::string() : "searches[" + std::to_string(i) + "]: ";
+  };
+  // Cheap checks first, for every query, before anything is encoded.
+  std::vector<EncodeItem> items;
+  std::vector<size_t> encoded;  // query index of each item
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Query& query = queries[i];
+    const bool content = query.text || query.image_bytes || query.image_path;
+    const int kinds = (content ? 1 : 0) + (query.id ? 1 : 0) + (query.vector ? 1 : 0);
+    if (kinds != 1)
+      return Status::invalid_argument(
+          where(i) + "a query needs exactly one of: text and/or image, id, vector (got " +
+          std::to_string(kinds) + ")");
+    if (options[i].k < 1 || options[i].k > kMaxSearchK)
+      return Status::invalid_argument(where(i) + "k must be between 1 and " + std::to_string(kMaxSearchK) + ", got " +
+                                      std::to_string(options[i].k));
+    if (options[i].offset < 0 || options[i].offset > kMaxSearchK - options[i].k)
+      return Status::invalid_argument(where(i) + "offset must be between 0 and " + std::to_string(kMaxSearchK) + " - k, got " +
+                                      std::to_string(options[i].offset));
+  }
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(collection));
+  const auto info = coll->info();
+  std::optional<ModelIdentity> encoder_model;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Query& query = queries[i];
+    if (!(query.text || query.image_bytes || query.image_path)) continue;
+    if (!impl_->encoder) return no_model();
+    if (!encoder_model) {
+      VISTA_RETURN_IF_ERROR(impl_->check_model(*coll));
+      encoder_model = impl_->model;
+    }
+    if (query.text && !is_valid_utf8(*query.text))
+      return Status::invalid_argument(where(i) + "the text is not valid UTF-8");
+    auto item = prepare_content(Content{query.text, query.image_bytes, query.image_path},
+                                impl_->options.decode_limits, impl_->image_size);
+    if (!item.is_ok())
+      return queries.size() == 1 ? item.status()
+                                 : item.status().with_context("searches[" + std::to_string(i) + "]");
+    items.push_back(std::move(item).value());
+    encoded.push_back(i);
+  }
+  // Every text and picture of the batch goes through the encoder together.
+  std::vector<Embedding> embeddings;
+  if (!items.empty()) {
+    VISTA_ASSIGN_OR_RETURN(embeddings, impl_->queue->encode(std::move(items)));
+  }
 
-  SearchResponse response;
-  std::vector<float> vector;
-  ModelIdentity model;
-  SearchOptions opts = options;
-  if (content) {
-    VISTA_ASSIGN_OR_RETURN(auto emb,
-                           embed(Content{query.text, query.image_bytes, query.image_path}));
-    VISTA_RETURN_IF_ERROR(impl_->check_model(*coll));
-    model = impl_->model;
-    vector = std::move(emb.vector);
-    response.truncated = emb.truncated;
-  } else {
-    auto info = coll->info();
-    model = info.model;
-    if (query.id) {
+  std::vector<SearchResponse> responses(queries.size());
+  size_t next_embedding = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Query& query = queries[i];
+    SearchResponse& response = responses[i];
+    std::vector<float> vector;
+    ModelIdentity model = info.model;
+    SearchOptions opts = options[i];
+    if (next_embedding < encoded.size() && encoded[next_embedding] == i) {
+      Embedding& emb = embeddings[next_embedding++];
+      vector = std::move(emb.vector);
+      response.truncated = emb.truncated;
+      model = *encoder_model;
+    } else if (query.id) {
       VISTA_ASSIGN_OR_RETURN(auto docs, coll->get({*query.id}, /*include_vectors=*/true));
       if (docs.empty() || !docs[0])
-        return Status::not_found("document '" + *query.id + "' does not exist in collection '" +
-                                 collection + "'");
+        return Status::not_found(where(i) + "document '" + *query.id +
+                                 "' does not exist in collection '" + collection + "'");
       vector = std::move(docs[0]->vector);
-      // The document itself would be the best hit; ask for one more and leave it out.
-      opts.k = std::min<int64_t>(options.k + 1, kMaxSearchK);
+      // The document itself would be the best hit: ask for one more, leave it out, then page.
+      opts.k = std::min<int64_t>(options[i].offset + options[i].k + 1, kMaxSearchK);
+      opts.offset = 0;
     } else {
       vector = *query.vector;
       if (static_cast<int>(vector.size()) != info.dimension)
-        return Status::invalid_argument("the query vector has " + std::to_string(vector.size()) +
-                                        " components; collection '" + collection + "' has " +
-                                        std::to_string(info.dimension));
+        return Status::invalid_argument(where(i) + "the query vector has " +
+                                        std::to_string(vector.size()) + " components; collection '" +
+                                        collection + "' has " + std::to_string(info.dimension));
       double norm = 0;
       for (float v : vector) norm += static_cast<double>(v) * v;
-      if (norm == 0) return Status::invalid_argument("the query vector is all zeros");
+      if (norm == 0) return Status::invalid_argument(where(i) + "the query vector is all zeros");
       // A NaN or infinite component (norm not finite) is left as is: the index's search names
       // it (index::check_finite_queries).
       if (std::isfinite(norm)) {
@@ -520,20 +568,24 @@ Result<SearchResponse> Engine::search(const std::string& collection, const Query
         for (float& v : vector) v *= inv;
       }
     }
-  }
-  VISTA_ASSIGN_OR_RETURN(auto lists, coll->search(model, vector.data(), 1, opts));
-  if (!lists.empty()) response.hits = std::move(lists[0]);
-  if (query.id) {
-    for (auto it = response.hits.begin(); it != response.hits.end(); ++it) {
-      if (it->document.id == *query.id) {
-        response.hits.erase(it);
-        break;
+    VISTA_ASSIGN_OR_RETURN(auto lists, coll->search(model, vector.data(), 1, opts));
+    if (!lists.empty()) response.hits = std::move(lists[0]);
+    if (query.id) {
+      for (auto it = response.hits.begin(); it != response.hits.end(); ++it) {
+        if (it->document.id == *query.id) {
+          response.hits.erase(it);
+          break;
+        }
       }
+      const auto skip = std::min<size_t>(response.hits.size(), options[i].offset);
+      response.hits.erase(response.hits.begin(), response.hits.begin() + skip);
+      if (static_cast<int64_t>(response.hits.size()) > options[i].k)
+        response.hits.resize(options[i].k);
     }
-    if (static_cast<int64_t>(response.hits.size()) > options.k) response.hits.resize(options.k);
   }
-  response.took_ms = ms_since(start);
-  return response;
+  const double took = ms_since(start);
+  for (auto& r : responses) r.took_ms = took;
+  return responses;
 }
 
 Result<std::shared_ptr<Collection>> Engine::create_collection(const std::string& name,
@@ -555,6 +607,12 @@ Result<std::shared_ptr<Collection>> Engine::collection_for_writing(const std::st
   if (!impl_->encoder) return no_model();
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->get_or_create(name, create, spec));
   VISTA_RETURN_IF_ERROR(impl_->check_model(*coll));
+  // A spec asked for explicitly must be the one the collection has: silently writing into a
+  // Flat collection when HNSW32 was asked for would hide the mistake.
+  if (const std::string existing = coll->info().index_spec; !spec.empty() && spec != existing)
+    return Status::failed_precondition(
+        "collection '" + name + "' has index '" + existing + "', not the '" + spec +
+        "' asked for; leave out the index spec to add to it, or use another collection");
   return coll;
 }
 
@@ -614,11 +672,17 @@ Result<RemoveResult> Engine::delete_documents(const std::string& collection,
 
 Status Engine::drop_collection(const std::string& name) {
   VISTA_RETURN_IF_ERROR(impl_->check_open());
-  VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(name));
-  const ImageStore::Bucket bucket = image_bucket(*coll);
-  coll.reset();
+  // A collection that failed to open can be dropped too (that is how a user gets rid of it);
+  // its image folder, whose name needs the collection's info, goes at the next start's sweep.
+  std::optional<ImageStore::Bucket> bucket;
+  {
+    auto got = impl_->catalog->get(name);
+    if (!got.is_ok() && got.status().code() == StatusCode::kNotFound) return got.status();
+    if (got.is_ok()) bucket = image_bucket(**got);
+  }  // the collection is released before the drop closes it
   VISTA_RETURN_IF_ERROR(impl_->catalog->drop(name));
-  if (Status s = impl_->images->drop(bucket); !s.is_ok())
+  if (!bucket) return Status::ok();
+  if (Status s = impl_->images->drop(*bucket); !s.is_ok())
     spdlog::warn("collection '{}' deleted, its stored images not (swept at the next start): {}",
                  name, s.message());
   return Status::ok();

@@ -73,7 +73,12 @@ struct EngineOptions {
   int encoder_threads = 0;
   // Encoder compute path: "auto" (the encoder's default, fp32), "fp32", "bf16" or "eager".
   std::string encoder_dtype = "auto";
+  // Where the encoder runs: "cpu", "cuda" or "cuda:N" (encoder/model/device.h). An unavailable
+  // device fails open() (never a silent fall-back to the CPU).
+  std::string encoder_device = "cpu";
   CatalogOptions catalog;
+  // encode_queue.max_batch 0: the device's usual batch (encoder::default_max_batch: 16 on the
+  // CPU, 256 on a GPU).
   EncodeQueueOptions encode_queue;
   // Applied to every image the engine decodes (query images, added documents, ingestion).
   encoder::DecodeLimits decode_limits;
@@ -198,6 +203,15 @@ class Engine {
   Result<SearchResponse> search(const std::string& collection, const Query& query,
                                 const SearchOptions& options = {});
 
+  // Searches `collection` with several queries at once: every text and picture among them is
+  // encoded in one encoder batch, then each query is searched with its own options
+  // (options.size() must equal queries.size()). Fails as a whole, naming the query
+  // ("searches[2]: ..."), when any query is invalid; nothing is encoded before every query has
+  // passed the cheap checks. took_ms is the whole batch's time, the same in every response.
+  Result<std::vector<SearchResponse>> search_batch(const std::string& collection,
+                                                   const std::vector<Query>& queries,
+                                                   const std::vector<SearchOptions>& options);
+
   // Creates an empty collection for the loaded model. AlreadyExists / InvalidArgument as
   // Catalog::create; FailedPrecondition without a model. Empty spec: default_index_spec.
   Result<std::shared_ptr<Collection>> create_collection(const std::string& name,
@@ -205,7 +219,8 @@ class Engine {
 
   // The collection to write into: created on first use when `create` (with `index_spec`, empty:
   // default_index_spec), and checked against the loaded model (FailedPrecondition naming both
-  // models, or both dimensions, on a mismatch). FailedPrecondition without a model.
+  // models, or both dimensions, on a mismatch). FailedPrecondition without a model, and naming
+  // both specs when a non-empty `index_spec` differs from an existing collection's.
   Result<std::shared_ptr<Collection>> collection_for_writing(const std::string& name, bool create,
                                                              const std::string& index_spec = "");
 

@@ -9,12 +9,13 @@ namespace vista::engine {
 using nlohmann::json;
 
 struct Filter::Node {
-  enum class Kind { kAll, kAnd, kOr, kNot, kEq, kNe, kIn, kNin, kGt, kGte, kLt, kLte };
+  enum class Kind { kAll, kAnd, kOr, kNot, kEq, kNe, kIn, kNin, kGt, kGte, kLt, kLte, kExists };
   Kind kind = Kind::kAll;
   std::vector<Node> children;     // kAnd, kOr, kNot (one)
   std::vector<std::string> path;  // field ops
   std::vector<json> values;       // kEq/kNe: one; kIn/kNin: the set
   double number = 0;              // comparisons
+  bool exists = true;             // kExists: whether the field must be present
 };
 
 namespace {
@@ -96,6 +97,7 @@ bool eval(const Node& n, const json& metadata) {
   }
   const json* field = lookup(metadata, n.path);
   switch (n.kind) {
+    case Kind::kExists: return (field != nullptr) == n.exists;
     case Kind::kEq:
     case Kind::kIn: return field != nullptr && any_equal(*field, n.values);
     case Kind::kNe:
@@ -184,8 +186,17 @@ Status compile_field_op(const std::vector<std::string>& path, const std::string&
     out->number = operand.get<double>();
     return Status::ok();
   }
+  if (op == "$exists") {
+    if (!operand.is_boolean()) {
+      return Status::invalid_argument(where + ": $exists expects true or false, got " +
+                                      type_name(operand));
+    }
+    out->kind = Kind::kExists;
+    out->exists = operand.get<bool>();
+    return Status::ok();
+  }
   return Status::invalid_argument(where + ": unknown operator " + op +
-                                  " (known: $eq $ne $in $nin $gt $gte $lt $lte)");
+                                  " (known: $eq $ne $in $nin $gt $gte $lt $lte $exists)");
 }
 
 Status compile_field(const std::string& field, const json& value, const std::string& where,
@@ -288,6 +299,9 @@ Result<Filter> Filter::parse(std::string_view json_text) {
   } catch (const json::parse_error& e) {
     return Status::invalid_argument("filter is not valid JSON (at byte " + std::to_string(e.byte) +
                                     "): " + e.what());
+  } catch (const json::exception& e) {
+    // e.g. out_of_range for a number beyond double (1E666): found by the request fuzzer.
+    return Status::invalid_argument(std::string("filter is not valid JSON: ") + e.what());
   }
   return compile(spec);
 }

@@ -6,6 +6,8 @@
 //   {"year": {"$gte": 2000, "$lt": 2010}}      $gt $gte $lt $lte on numbers (all must hold)
 //   {"tag": {"$in": ["cat", "dog"]}}           membership; also {"$eq": v}, {"$ne": v}, {"$nin":
 //   [...]}
+//   {"camera": {"$exists": true}}             the field is present (any value, null included);
+//                                              false: it is absent
 //   {"$and": [f, ...]}  {"$or": [f, ...]}  {"$not": f}
 //   {"kind": "photo", "year": 2004}            several keys in one object: all must hold
 //   {}                                         matches every document
@@ -21,6 +23,10 @@
 //   Comparisons ($gt...) never match arrays.
 // - Operands of $eq/$ne/$in/$nin must be scalars (string, number, bool, null); operands of
 //   $gt/$gte/$lt/$lte must be numbers; $and/$or need a non-empty array of filters.
+//
+// - $exists takes true or false; a field holding null exists.
+//
+// docs/filters.md is the user-facing description, with an example of every operator.
 //
 // Errors name the place in the filter ("filter.$and[1].year: $gt expects a number, got
 // string"). Thread-safety: a compiled Filter is immutable; copies share the compiled tree and

@@ -53,8 +53,12 @@ bool is_storage_failure(const Status& s) {
 // The JSONL errors report; every line is flushed so a killed run still leaves a useful report.
 class ErrorReport {
  public:
-  Status open(const std::optional<std::filesystem::path>& path) {
-    if (!path) return Status::ok();
+  Status open(const std::optional<std::filesystem::path>& path,
+              const std::optional<std::filesystem::path>& fallback) {
+    if (!path) {
+      lazy_path_ = fallback;
+      return Status::ok();
+    }
     out_.open(*path, std::ios::out | std::ios::trunc);
     if (!out_) return Status::io_error("cannot write the errors report " + path->string());
     return Status::ok();
@@ -62,6 +66,13 @@ class ErrorReport {
   void add(const std::string& source, const std::optional<std::string>& id, const Status& error) {
     spdlog::debug("failed: {}: {}", source, error.message());
     std::lock_guard<std::mutex> lock(mutex_);
+    if (first_.size() < kFirstFailures)
+      first_.push_back({source, id, error.message(), std::string(status_code_name(error.code()))});
+    if (lazy_path_ && !out_.is_open()) {
+      out_.open(*lazy_path_, std::ios::out | std::ios::trunc);
+      if (!out_) spdlog::warn("cannot write the errors report {}", lazy_path_->string());
+      lazy_path_.reset();
+    }
     if (!out_.is_open()) return;
     nlohmann::json line = {{"source", source},
                            {"reason", error.message()},
@@ -71,15 +82,24 @@ class ErrorReport {
     out_.flush();
   }
 
+  std::vector<IngestFailure> first_failures() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return first_;
+  }
+
  private:
   std::mutex mutex_;
   std::ofstream out_;
+  std::optional<std::filesystem::path> lazy_path_;  // opened on the first failure
+  std::vector<IngestFailure> first_;
 };
 
 // Counters shared by the stages; snapshot() is what the progress callback sees.
 struct Counters {
   std::atomic<int64_t> total{-1}, inserted{0}, updated{0}, unchanged{0}, failed{0}, skipped{0},
       truncated{0};
+  // Busy time per stage (IngestStages), in nanoseconds.
+  std::atomic<int64_t> reading_ns{0}, decoding_ns{0}, encoding_ns{0}, writing_ns{0};
   Clock::time_point start = Clock::now();
 
   IngestProgress snapshot() const {
@@ -95,6 +115,25 @@ struct Counters {
     p.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return p;
   }
+};
+
+// Adds the time from construction to stop() (or destruction) to a stage's busy counter.
+class StageTimer {
+ public:
+  explicit StageTimer(std::atomic<int64_t>& total) : total_(&total), start_(Clock::now()) {}
+  ~StageTimer() { stop(); }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+  void stop() {
+    if (!total_) return;
+    *total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+    total_ = nullptr;
+  }
+
+ private:
+  std::atomic<int64_t>* total_;
+  Clock::time_point start_;
 };
 
 // Calls `progress` every `interval` from its own thread until destroyed (no thread when
@@ -207,6 +246,7 @@ class Pipeline {
   }
 
   void prepare_one(SourceItem& item) {
+    StageTimer reading(counters_.reading_ns);
     std::optional<std::string> bytes;
     if (item.image_path) {
       auto read = read_file_bytes(*item.image_path, limits_.max_bytes);
@@ -226,7 +266,10 @@ class Pipeline {
     Content content;
     content.text = item.text;
     content.image_bytes = std::move(bytes);
+    reading.stop();
+    StageTimer decoding(counters_.decoding_ns);
     auto input = prepare_content(content, limits_, image_size_);
+    decoding.stop();
     if (!input.is_ok()) {
       Status s = input.status();
       if (item.image_path) s = s.with_context(item.image_path->string());
@@ -256,6 +299,7 @@ class Pipeline {
       auto batch = prepared_.pop_batch(batch_size_, std::chrono::milliseconds(20));
       if (batch.empty()) break;
       if (stopping()) continue;
+      StageTimer timer(counters_.encoding_ns);
       encode_batch(batch);
     }
     writes_.close();
@@ -312,6 +356,7 @@ class Pipeline {
         for (auto& p : batch) fail_item(p.doc.source.value_or(p.doc.id), p.doc.id, why);
         continue;
       }
+      StageTimer timer(counters_.writing_ns);
       write_batch(batch);
       // Tests interrupt the run here, between two commits (tests/cli_ingest_test.cpp).
       test_pause_point("ingest-batch-committed", [this] { return stopping(); });
@@ -401,16 +446,47 @@ class Pipeline {
 
 }  // namespace
 
+double IngestStages::busy(const std::string& stage) const {
+  if (wall_seconds <= 0) return 0;
+  const double prepare_capacity = wall_seconds * std::max(1, prepare_threads);
+  if (stage == "reading") return reading_seconds / prepare_capacity;
+  if (stage == "decoding") return decoding_seconds / prepare_capacity;
+  if (stage == "encoding") return encoding_seconds / wall_seconds;
+  if (stage == "writing") return writing_seconds / wall_seconds;
+  return 0;
+}
+
+std::string IngestStages::bounding_stage() const {
+  // Reading and decoding run on the same threads: together they are one stage's load.
+  const double prepare = busy("reading") + busy("decoding");
+  const double encode = busy("encoding"), write = busy("writing");
+  if (prepare >= encode && prepare >= write) {
+    return reading_seconds > decoding_seconds ? "reading" : "decoding";
+  }
+  return encode >= write ? "encoding" : "writing";
+}
+
 Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   if (!engine_.has_model())
     return Status::failed_precondition("ingestion needs a model (pass --model DIR)");
   VISTA_ASSIGN_OR_RETURN(auto walker, SourceWalker::create(o.sources));
   VISTA_RETURN_IF_ERROR(Catalog::validate_name(o.collection));
+  const int64_t candidates = walker.count_candidates();
+  if (candidates == 0) {
+    // Nothing to add: create nothing (an empty collection would only hide the mistake).
+    IngestSummary summary;
+    summary.collection = o.collection;
+    summary.total = 0;
+    summary.empty_source = true;
+    if (auto existing = engine_.catalog().get(o.collection); existing.is_ok())
+      summary.collection_count = (*existing)->count();
+    return summary;
+  }
   VISTA_ASSIGN_OR_RETURN(
       auto coll, engine_.collection_for_writing(o.collection, /*create=*/true, o.index_spec));
 
   ErrorReport report;
-  VISTA_RETURN_IF_ERROR(report.open(o.errors_path));
+  VISTA_RETURN_IF_ERROR(report.open(o.errors_path, o.fallback_errors_path));
 
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int prepare_threads = o.prepare_threads > 0 ? o.prepare_threads : std::max(1, hw / 2);
@@ -422,7 +498,7 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
   Pipeline pipeline(o, walker, engine_, coll, *engine_.encoder(), engine_.options().decode_limits,
                     report, batch_size, write_batch, capacity);
   Counters& counters = pipeline.counters();
-  counters.total = walker.count_candidates();
+  counters.total = candidates;
   spdlog::info(
       "ingesting into '{}': {} candidate item(s) from {} source(s); {} preparer(s), "
       "batch {}",
@@ -432,11 +508,20 @@ Result<IngestSummary> Ingestor::run(const IngestOptions& o) {
 
   IngestSummary summary;
   static_cast<IngestProgress&>(summary) = counters.snapshot();
+  summary.stages.reading_seconds = counters.reading_ns.load() * 1e-9;
+  summary.stages.decoding_seconds = counters.decoding_ns.load() * 1e-9;
+  summary.stages.encoding_seconds = counters.encoding_ns.load() * 1e-9;
+  summary.stages.writing_seconds = counters.writing_ns.load() * 1e-9;
+  summary.stages.prepare_threads = prepare_threads;
+  summary.stages.wall_seconds = summary.elapsed_seconds;
   if (summary.total >= 0 && summary.total < summary.done) summary.total = summary.done;
   if (progress_) progress_(summary);
   summary.cancelled = o.cancel && o.cancel->load();
   summary.collection = o.collection;
   summary.collection_count = coll->count();
+  summary.first_failures = report.first_failures();
+  if (summary.failed > 0)
+    summary.errors_report = o.errors_path ? o.errors_path : o.fallback_errors_path;
   if (!fatal.is_ok()) return fatal;
   return summary;
 }

@@ -62,6 +62,9 @@ struct IngestOptions {
   int queue_capacity = 0;
   // JSONL errors report (created or truncated at the start). Empty: no report file.
   std::optional<std::filesystem::path> errors_path;
+  // Used when errors_path is empty: the report is created there on the first failure only
+  // (engine/ingest_report.h: default_errors_report), so clean runs leave no files behind.
+  std::optional<std::filesystem::path> fallback_errors_path;
   // Set from elsewhere (a signal handler) to stop: no new item starts, what is encoded is
   // committed, run() returns a summary with cancelled = true.
   const std::atomic<bool>* cancel = nullptr;
@@ -92,11 +95,45 @@ struct IngestProgress {
   }
 };
 
+// One failed item, as the errors report has it.
+struct IngestFailure {
+  std::string source;  // the file, or "manifest:line"
+  std::optional<std::string> id;
+  std::string reason;
+  std::string code;  // status_code_name()
+};
+
+// How busy each stage of the pipeline was: seconds spent working (not waiting on its queues),
+// summed over the stage's threads. A stage whose threads were busy nearly all the time bounds
+// the rate; the others waited for it.
+struct IngestStages {
+  double reading_seconds = 0;   // reading files, hashing, looking up stored documents
+  double decoding_seconds = 0;  // decoding and cropping images
+  double encoding_seconds = 0;  // encoder calls
+  double writing_seconds = 0;   // committed upserts
+  int prepare_threads = 0;      // threads that read and decode (one encoder, one writer)
+  double wall_seconds = 0;
+
+  // Busy share of the stage's threads over the run, 0..1: reading and decoding share the
+  // prepare threads.
+  double busy(const std::string& stage) const;
+  // "reading", "decoding", "encoding" or "writing": the stage with the largest busy share
+  // (reading and decoding together, when their threads were the busiest, name the larger).
+  std::string bounding_stage() const;
+};
+
 struct IngestSummary : IngestProgress {
+  IngestStages stages;
   bool cancelled = false;
   std::string collection;
   int64_t collection_count = 0;  // documents in the collection afterwards
+  // The sources held nothing to ingest; no collection was created for them.
+  bool empty_source = false;
+  std::optional<std::filesystem::path> errors_report;  // where the failures were written
+  std::vector<IngestFailure> first_failures;           // the first kFirstFailures of them
 };
+
+inline constexpr size_t kFirstFailures = 5;
 
 class Ingestor {
  public:

@@ -36,6 +36,7 @@
 
 #include "common/limits.h"
 #include "common/logging.h"
+#include "index/index_spec.h"
 
 namespace vista::index {
 namespace {
@@ -269,16 +270,9 @@ Status VectorIndex::init(std::string_view spec, int dimension) {
                                     std::to_string(kMaxDimension) + ", got " +
                                     std::to_string(dimension));
   }
-  if (spec.empty()) return Status::invalid_argument("index spec is empty (try \"Flat\")");
+  // The grammar and bounds come first: FAISS accepts specs that crash it later.
+  VISTA_RETURN_IF_ERROR(parse_index_spec(spec, dimension).status());
   const std::string s(spec);
-  if (s.find("IDMap") != std::string::npos) {
-    return Status::invalid_argument("invalid index spec '" + s +
-                                    "': leave IDMap out, ids are managed by the index wrapper");
-  }
-  if (s.rfind("Binary", 0) == 0) {
-    return Status::invalid_argument("invalid index spec '" + s +
-                                    "': binary indexes are not supported");
-  }
   auto made = make_faiss(s, dimension);
   if (!made.is_ok()) return made.status();
   spec_ = s;
@@ -847,6 +841,11 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::load(const fs::path& path) {
     if (spec_len && r(spec.data(), 1, spec_len) != spec_len) throw std::runtime_error("short spec");
     if (!read_pod(r, &dim) || dim < 1 || dim > kMaxDimension)
       throw std::runtime_error("bad dimension");
+    // A snapshot written before the spec rules (HNSW0, IVF0, NSG...) would crash on first use.
+    if (auto parsed = parse_index_spec(spec, dim); !parsed.is_ok()) {
+      return Status::unsupported("index file " + name + " holds a spec this version refuses: " +
+                                 parsed.status().message());
+    }
     if (!read_pod(r, &ntomb) || ntomb > payload / 8)
       throw std::runtime_error("bad tombstone count");
     std::vector<int64_t> tomb(ntomb);

@@ -3,10 +3,13 @@
 // environment.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "engine/engine.h"
 #include "tests/api_test_util.h"
@@ -138,8 +141,9 @@ struct PauseAt {
 };
 
 // The request is held inside the engine (a test pause point after encoding, before the commit)
-// while SIGINT arrives, so it is certainly in flight; it is let go only once the server has
-// stopped listening.
+// while SIGINT arrives, so it is certainly in flight; it is let go only once the server is seen
+// draining (new connections get /ready 503). The shutdown deadline is raised so that a slow
+// machine cannot turn the wait into a cut.
 TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
   VISTA_REQUIRE_GOLDEN();
   TempDir dir;
@@ -149,7 +153,9 @@ TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
   std::optional<ServeProcess> serve;
   {
     PauseAt pause("images-stored", resume);
+    ::setenv("VISTA_SHUTDOWN_TIMEOUT_S", "300", 1);
     serve.emplace(serve_args(data), log);
+    ::unsetenv("VISTA_SHUTDOWN_TIMEOUT_S");
   }
   const int port = serve->wait_for_port();
   ASSERT_GT(port, 0) << log_of(log);
@@ -176,18 +182,19 @@ TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
   if (!in_flight) write_file(resume, "");  // let the writer finish before failing
   ASSERT_TRUE(in_flight) << "the request never reached the engine: " << log_of(log);
   ASSERT_EQ(::kill(serve->pid(), SIGINT), 0);
-  // The listener closes first; the request is still held.
+  // The server drains: new connections are told it is not ready; the request is still held.
   httplib::Client late("127.0.0.1", port);
   late.set_connection_timeout(1, 0);
-  bool stopped_listening = false;
-  for (int i = 0; i < 600 && !stopped_listening; ++i) {
-    stopped_listening = !late.Get("/health");
-    if (!stopped_listening) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  bool draining = false;
+  for (int i = 0; i < 600 && !draining; ++i) {
+    auto ready = late.Get("/ready");
+    draining = ready && ready->status == 503;
+    if (!draining) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   write_file(resume, "");
   const int code = serve->signal_and_wait(0, 120);
   writer.join();
-  EXPECT_TRUE(stopped_listening) << log_of(log);
+  EXPECT_TRUE(draining) << log_of(log);
   EXPECT_EQ(status, 200) << "the request in flight was cut off: " << answer;
   EXPECT_EQ(code, 0) << log_of(log);
   EXPECT_EQ(answer["inserted"], 8);
@@ -299,6 +306,111 @@ TEST(ApiProcessTest, BadSettingsFailAtStart) {
   EXPECT_EQ(serve.wait_for_port(30), -1);
   EXPECT_EQ(serve.signal_and_wait(0, 30), 4);
   EXPECT_NE(log_of(log).find("unknown setting 'server.porrt'"), std::string::npos) << log_of(log);
+}
+
+// One door to a data directory: while `vista serve` holds it, every CLI command goes through the
+// server (DATA/server.json), during live REST traffic, without losing or duplicating documents.
+TEST(ApiProcessTest, CliCommandsGoThroughARunningServer) {
+  VISTA_REQUIRE_GOLDEN();
+  TempDir dir;
+  const fs::path data = dir.path() / "data";
+  const fs::path log = dir.path() / "serve.log";
+  const fs::path pics = dir.path() / "pics";
+  fs::create_directories(pics);
+  const std::vector<std::string> names = {"cir_candi_1.png", "datawhale01.png", "dragon02.png",
+                                          "dragon03.png", "wiki_candi_2.jpg"};
+  for (const auto& n : names) fs::copy_file(golden_dir() / "images" / n, pics / n);
+  const std::string d = "--data '" + data.string() + "'";
+  const std::string m = "--model '" + tiny_model().string() + "'";
+
+  ServeProcess serve(serve_args(data), log);
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << log_of(log);
+  ASSERT_TRUE(fs::exists(data / "server.json"));
+
+  // Live traffic: a REST client adds documents one by one and searches, all along.
+  std::atomic<bool> stop{false};
+  std::vector<std::string> acknowledged;
+  std::atomic<int> searches{0};
+  std::thread traffic([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    auto created = post_json(c, "/v1/collections", {{"name", "live"}});
+    if (!created || created->status != 201) return;
+    for (int i = 0; !stop; ++i) {
+      const std::string id = "t" + std::to_string(i);
+      auto r = post_json(c, "/v1/collections/live/documents",
+                         {{"documents", {{{"id", id}, {"text", "note " + id}}}}});
+      if (r && r->status == 200) acknowledged.push_back(id);
+      auto s = post_json(c, "/v1/collections/live/search", {{"text", "note"}, {"k", 3}});
+      if (s && s->status == 200) ++searches;
+    }
+  });
+
+  VistaRun ingest = run_vista("ingest " + d + " --collection pics " + m + " '" + pics.string() + "'");
+  EXPECT_EQ(ingest.exit_code, 0) << ingest.out << ingest.err;
+  EXPECT_NE(ingest.out.find("5 ingested"), std::string::npos) << ingest.out;
+  EXPECT_NE(ingest.err.find("a server holds"), std::string::npos) << ingest.err;
+
+  VistaRun search = run_vista("search " + d + " --collection pics " + m +
+                              " --image '" + (pics / "dragon03.png").string() + "' --k 2 --json");
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  json hits = json::parse(search.out)["hits"];
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0]["id"], "dragon03.png");
+  // Thumbnails by default: the server returns the picture a local ingest indexed.
+  EXPECT_TRUE(hits[0]["image"].is_string()) << hits[0];
+
+  VistaRun listed = run_vista("collections " + d + " --json");
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(json::parse(listed.out)["collections"].size(), 2u) << listed.out;
+
+  VistaRun del = run_vista("delete " + d + " --collection pics dragon02.png nope --json");
+  EXPECT_EQ(del.exit_code, 1) << del.err;  // one id did not exist
+  EXPECT_EQ(json::parse(del.out), json({{"deleted", 1}, {"missing", {"nope"}}})) << del.out;
+
+  // Page through the live collection while it grows.
+  std::vector<std::string> paged;
+  VistaRun page = run_vista("documents " + d + " --collection live --limit 3 --all --json");
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  const json paged_docs = json::parse(page.out)["documents"];
+  for (const auto& doc : paged_docs) paged.push_back(doc["id"]);
+  stop = true;
+  traffic.join();
+  EXPECT_GT(searches.load(), 0);
+  ASSERT_FALSE(acknowledged.empty());
+
+  // Nothing lost, nothing twice: every page during the writes held distinct ids, and the final
+  // listing is exactly the acknowledged documents.
+  std::set<std::string> unique_paged(paged.begin(), paged.end());
+  EXPECT_FALSE(paged.empty());
+  EXPECT_EQ(unique_paged.size(), paged.size());
+  VistaRun all = run_vista("documents " + d + " --collection live --limit 7 --all --json");
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  std::vector<std::string> final_ids;
+  const json final_docs = json::parse(all.out)["documents"];
+  for (const auto& doc : final_docs) final_ids.push_back(doc["id"]);
+  std::vector<std::string> expected = acknowledged;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(final_ids, expected);
+  VistaRun count = run_vista("documents " + d + " --collection pics --count");
+  EXPECT_EQ(count.out, "4\n") << count.err;
+
+  VistaRun drop = run_vista("drop " + d + " --collection live");
+  EXPECT_EQ(drop.exit_code, 0) << drop.err;
+  // The server saw every change made through the CLI.
+  httplib::Client c("127.0.0.1", port);
+  auto info = c.Get("/v1/collections/pics");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(body_json(info)["count"], 4);
+  EXPECT_EQ(c.Get("/v1/collections/live")->status, 404);
+
+  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log);
+  EXPECT_FALSE(fs::exists(data / "server.json"));
+  // Without a server the same command opens the directory itself.
+  VistaRun direct = run_vista("documents " + d + " --collection pics --count");
+  EXPECT_EQ(direct.out, "4\n") << direct.err;
+  EXPECT_EQ(direct.err.find("a server holds"), std::string::npos) << direct.err;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "api/json_codec.h"
+#include "engine/ingestor.h"
 #include "tests/api_test_util.h"
 
 namespace vista::testing {
@@ -480,6 +482,160 @@ TEST_F(ApiServerTest, EmbedMatchesTheGoldenEmbeddings) {
   EXPECT_EQ(r->status, 400);
 }
 
+TEST_F(ApiServerTest, PagingCountingBatchSearchAndBulkDelete) {
+  create("bulk");
+  json docs = json::array();
+  for (int i = 0; i < 12; ++i)
+    docs.push_back({{"id", "d" + std::to_string(100 + i)},
+                    {"text", "note number " + std::to_string(i)},
+                    {"metadata", {{"n", i}, {"even", i % 2 == 0}}}});
+  docs[3]["metadata"]["tag"] = "x";
+  ASSERT_EQ(add("bulk", docs)["inserted"], 12);
+
+  // Pages of 5 in id order; a document added between pages is not returned twice, and none of
+  // the ones present all along is skipped.
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int page = 0;; ++page) {
+    auto r = client_->Get("/v1/collections/bulk/documents?limit=5" +
+                          (cursor.empty() ? "" : "&cursor=" + cursor));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    json body = body_json(r);
+    for (const auto& d : body["documents"]) seen.push_back(d["id"]);
+    if (page == 0) add("bulk", json::array({{{"id", "d000"}, {"text", "before the cursor"}}}));
+    if (page == 0) add("bulk", json::array({{{"id", "d999"}, {"text", "after the cursor"}}}));
+    if (body["next_cursor"].is_null()) break;
+    cursor = body["next_cursor"];
+    ASSERT_LT(page, 10);
+  }
+  ASSERT_EQ(seen.size(), 13u);  // 12 + d999 (d000 sorts before the cursor)
+  EXPECT_EQ(seen.front(), "d100");
+  EXPECT_EQ(seen.back(), "d999");
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+
+  // A filter, and $exists.
+  auto r = client_->Get("/v1/collections/bulk/documents?filter=" +
+                        api::encode_path_segment(R"({"even": true, "n": {"$gte": 6}})"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(body_json(r)["documents"].size(), 3u);  // 6, 8, 10
+  auto count = [&](const json& body) {
+    auto c = post_json(*client_, "/v1/collections/bulk/count", body);
+    EXPECT_TRUE(c && c->status == 200) << (c ? c->body : "");
+    return c ? body_json(c)["count"].get<int64_t>() : -1;
+  };
+  EXPECT_EQ(count(json::object()), 14);
+  EXPECT_EQ(count({{"filter", {{"even", true}}}}), 6);
+  EXPECT_EQ(count({{"filter", {{"tag", {{"$exists", true}}}}}}), 1);
+  r = client_->Get("/v1/collections/bulk/documents?cursor=zz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = client_->Get("/v1/collections/bulk/documents?limit=0");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422);
+
+  // Offset pages through the hits of one search.
+  json top = search("bulk", {{"text", "note number 4"}, {"k", 6}});
+  json second = search("bulk", {{"text", "note number 4"}, {"k", 3}, {"offset", 3}});
+  ASSERT_EQ(second["hits"].size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(second["hits"][i]["id"], top["hits"][3 + i]["id"]);
+  json like = search("bulk", {{"id", "d104"}, {"k", 2}, {"offset", 1}});
+  ASSERT_EQ(like["hits"].size(), 2u);
+  EXPECT_NE(like["hits"][0]["id"], "d104");
+  search("bulk", {{"text", "x"}, {"offset", -1}}, 422);
+
+  // A batch: one response per search, each equal to the search alone.
+  auto batch = post_json(*client_, "/v1/collections/bulk/search/batch",
+                         {{"searches",
+                           {{{"text", "note number 4"}, {"k", 6}},
+                            {{"id", "d104"}, {"k", 2}, {"offset", 1}},
+                            {{"text", "note"}, {"k", 2}, {"filter", {{"tag", "x"}}}}}}});
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->status, 200) << batch->body;
+  json results = body_json(batch)["results"];
+  ASSERT_EQ(results.size(), 3u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(results[0]["hits"][i]["id"], top["hits"][i]["id"]);
+    EXPECT_NEAR(results[0]["hits"][i]["score"].get<double>(),
+                top["hits"][i]["score"].get<double>(), 1e-5);
+  }
+  EXPECT_EQ(results[1]["hits"], like["hits"]);
+  ASSERT_EQ(results[2]["hits"].size(), 1u);
+  EXPECT_EQ(results[2]["hits"][0]["id"], "d103");
+  batch = post_json(*client_, "/v1/collections/bulk/search/batch",
+                    {{"searches", {{{"text", "ok"}}, {{"text", "bad"}, {"k", 0}}}}});
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 422);
+  EXPECT_NE(batch->body.find("searches[1]"), std::string::npos) << batch->body;
+
+  // Bulk delete by ids (the missing ones are named) and by filter.
+  auto del = post_json(*client_, "/v1/collections/bulk/documents/delete",
+                       {{"ids", {"d100", "d101", "nope"}}});
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 200) << del->body;
+  EXPECT_EQ(body_json(del), json({{"deleted", 2}, {"missing", {"nope"}}}));
+  del = post_json(*client_, "/v1/collections/bulk/documents/delete",
+                  {{"filter", {{"even", false}}}});
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 200) << del->body;
+  EXPECT_EQ(body_json(del)["deleted"], 5);  // 103, 105, 107, 109, 111 (101 is gone)
+  EXPECT_EQ(count(json::object()), 7);
+  del = post_json(*client_, "/v1/collections/bulk/documents/delete",
+                  {{"ids", {"a"}}, {"filter", json::object()}});
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 400);
+  EXPECT_EQ(count(json::object()), 7);  // a refused call changed nothing
+
+  // The OpenAPI document, and the local-only ingestion endpoint.
+  auto spec = client_->Get("/openapi.yaml");
+  ASSERT_TRUE(spec);
+  EXPECT_EQ(spec->status, 200);
+  EXPECT_EQ(spec->body.rfind("openapi: ", 0), 0u);
+  EXPECT_NE(spec->body.find("/v1/collections/{name}/search/batch"), std::string::npos);
+  auto ingest = post_json(*client_, "/v1/collections/bulk/ingest", {{"sources", {"/etc"}}});
+  ASSERT_TRUE(ingest);
+  EXPECT_EQ(ingest->status, 403);
+}
+
+// Pictures indexed from files (a local `vista ingest`) are served with no setting, as long as the
+// file still holds the indexed bytes; HTTP callers still cannot name files outside the roots.
+TEST_F(ApiServerTest, IndexedFilesAreServedWhileUnchanged) {
+  TempDir folder;
+  fs::copy_file(golden_dir() / "images/dragon03.png", folder.path() / "dragon.png");
+  fs::copy_file(golden_dir() / "images/datawhale01.png", folder.path() / "whale.png");
+  engine::Ingestor ingestor(server_->server().engine());
+  engine::IngestOptions options;
+  options.collection = "local";
+  options.sources = {folder.path()};
+  auto ran = ingestor.run(options);
+  ASSERT_TRUE(ran.is_ok()) << ran.status();
+  ASSERT_EQ(ran->inserted, 2);
+
+  json hit = search("local", {{"id", "whale.png"}, {"k", 1}})["hits"][0];
+  EXPECT_EQ(hit["image"], "/v1/collections/local/documents/dragon.png/image");
+  auto img = client_->Get("/v1/collections/local/documents/dragon.png/image");
+  ASSERT_TRUE(img);
+  ASSERT_EQ(img->status, 200) << img->body;
+  EXPECT_TRUE(img->body == golden_image("dragon03.png"));
+  auto thumb = client_->Get("/v1/collections/local/documents/dragon.png/image?size=32");
+  ASSERT_TRUE(thumb);
+  EXPECT_EQ(thumb->status, 200);
+  EXPECT_EQ(thumb->get_header_value("Content-Type"), "image/jpeg");
+
+  // Another file put in its place is not served.
+  fs::remove(folder.path() / "dragon.png");
+  fs::copy_file(golden_dir() / "images/cir_candi_1.png", folder.path() / "dragon.png");
+  img = client_->Get("/v1/collections/local/documents/dragon.png/image");
+  ASSERT_TRUE(img);
+  EXPECT_EQ(img->status, 404) << img->body;
+
+  // An HTTP caller naming a file outside the roots is still refused.
+  json out = add("local", json::array({{{"id", "w"},
+                                        {"image_path", (folder.path() / "whale.png").string()}}}));
+  EXPECT_EQ(out["results"][0]["error"]["code"], "permission_denied") << out;
+}
+
 TEST_F(ApiServerTest, PathConfinement) {
   create("paths");
   const fs::path root = fs::canonical(roots_->path());
@@ -786,7 +942,9 @@ TEST(ApiServerSettingsTest, FullConnectionQueueAnswers503) {
     }
   }
   EXPECT_GE(refused, 1);
-  EXPECT_EQ(refused + served, 3);
+  EXPECT_EQ(refused + served, 3) << replies[0].substr(0, 200) << "\n--\n"
+                                 << replies[1].substr(0, 200) << "\n--\n"
+                                 << replies[2].substr(0, 200);
   auto c = server.client();
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);

@@ -55,6 +55,8 @@ TEST(ApiSettings, CommittedConfigFileEqualsTheBuiltInDefaults) {
   EXPECT_EQ(from_file.limits.max_k, defaults.limits.max_k);
   EXPECT_EQ(from_file.limits.max_text_bytes, defaults.limits.max_text_bytes);
   EXPECT_EQ(from_file.encoder_max_queued, defaults.encoder_max_queued);
+  EXPECT_EQ(from_file.encoder_max_batch, defaults.encoder_max_batch);
+  EXPECT_EQ(from_file.encoder_device, defaults.encoder_device);
   EXPECT_EQ(from_file.thumbnail_cache_bytes, defaults.thumbnail_cache_bytes);
   EXPECT_EQ(from_file.host, "127.0.0.1");  // never listen on every interface by default
 }
@@ -178,8 +180,11 @@ TEST(ApiSettings, Validation) {
   t.image_roots = {dir.path() / "missing"};
   fails(t, "existing folder");
   t = s;
-  t.encoder_dtype = "fp16";
+  t.encoder_dtype = "fp64";
   fails(t, "encoder.dtype");
+  t = s;
+  t.encoder_device = "gpu";
+  fails(t, "encoder.device");
   t = s;
   t.limits.max_image_bytes = t.limits.max_body_bytes + 1;
   fails(t, "max_image_bytes");

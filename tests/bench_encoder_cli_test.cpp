@@ -2,6 +2,8 @@
 // every case, a measured peak, a baseline with speed-up and cosine, and usage errors exit 4.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -62,18 +64,24 @@ TEST(BenchEncoderCli, TableWithoutBaseline) {
 }
 
 TEST(BenchEncoderCli, UsageErrorsNameTheProblem) {
-  auto run = run_vista("bench encoder --min-seconds 0.01");
-  EXPECT_EQ(run.exit_code, 4);
-  EXPECT_NE(run.err.find("--model DIR or --random base"), std::string::npos) << run.err;
-  run = run_vista("bench encoder --random tiny");
-  EXPECT_EQ(run.exit_code, 4);
-  EXPECT_NE(run.err.find("'tiny'"), std::string::npos) << run.err;
+  // Usage errors exit 2, like every other command's (docs/cli.md).
+  auto run = run_vista("bench encoder --random tiny");
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("tiny"), std::string::npos) << run.err;
   run = run_vista("bench encoder --random base --dtype fp64");
-  EXPECT_EQ(run.exit_code, 4);
+  EXPECT_EQ(run.exit_code, 2);
   EXPECT_NE(run.err.find("fp64"), std::string::npos) << run.err;
+  run = run_vista("bench encoder --random base --model /some/model");
+  EXPECT_EQ(run.exit_code, 2);
   run = run_vista("bench encoder --model /nonexistent/model --no-baseline");
   EXPECT_EQ(run.exit_code, 3);
   EXPECT_NE(run.err.find("fetch-model.sh"), std::string::npos) << run.err;
+  // Without --model the model is $VISTA_MODEL (here: one that does not exist).
+  ::setenv("VISTA_MODEL", "/nonexistent/from-env", 1);
+  run = run_vista("bench encoder --min-seconds 0.01 --no-baseline");
+  ::unsetenv("VISTA_MODEL");
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.err.find("/nonexistent/from-env"), std::string::npos) << run.err;
 }
 
 }  // namespace

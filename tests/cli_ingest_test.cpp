@@ -178,10 +178,14 @@ TEST_F(CliIngestTest, IngestsAFolderReportsFailuresAndFindsEachImage) {
   EXPECT_EQ(del.exit_code, 1) << del.err;  // one id did not exist
   EXPECT_NE(del.out.find("removed 1"), std::string::npos) << del.out;
   CliRun json_list = vista({"collections", "--data", data_.string(), "--json"});
-  auto listed = nlohmann::json::parse(json_list.out);
+  // The REST shape of GET /v1/collections.
+  auto listed = nlohmann::json::parse(json_list.out)["collections"];
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0]["name"], "pics");
   EXPECT_EQ(listed[0]["count"], 3);
+  EXPECT_EQ(listed[0]["dim"], 96);
+  EXPECT_EQ(listed[0]["metric"], "inner_product");
+  EXPECT_GT(listed[0]["created_at_ms"].get<int64_t>(), 0);
 }
 
 TEST_F(CliIngestTest, ManifestMetadataComesBackAndFiltersWork) {
@@ -224,12 +228,12 @@ TEST_F(CliIngestTest, ManifestMetadataComesBackAndFiltersWork) {
   CliRun bad_filter = vista({"search", "--data", data_.string(), "--collection", "m", "--model",
                              model_, "--text", "x", "--filter", R"({"year": {"$gt": "soon"}})"});
   EXPECT_EQ(bad_filter.exit_code, 4) << bad_filter.err;
-  EXPECT_NE(bad_filter.err.find("--filter"), std::string::npos) << bad_filter.err;
+  EXPECT_NE(bad_filter.err.find("filter.year"), std::string::npos) << bad_filter.err;
 }
 
 TEST_F(CliIngestTest, UsageAndSetupErrorsHaveDocumentedExitCodes) {
   CliRun no_query = vista({"search", "--data", data_.string(), "--collection", "x"});
-  EXPECT_EQ(no_query.exit_code, 4) << no_query.err;
+  EXPECT_EQ(no_query.exit_code, 2) << no_query.err;  // usage errors are 2 everywhere
   CliRun both =
       vista({"search", "--data", data_.string(), "--collection", "x", "--id", "a", "--text", "b"});
   EXPECT_EQ(both.exit_code, 2) << both.err;
@@ -244,6 +248,51 @@ TEST_F(CliIngestTest, UsageAndSetupErrorsHaveDocumentedExitCodes) {
   EXPECT_NE(no_model.err.find("scripts/fetch-model.sh"), std::string::npos) << no_model.err;
   CliRun no_source = ingest("c", {(tmp_.path() / "absent").string()});
   EXPECT_EQ(no_source.exit_code, 3) << no_source.err;
+}
+
+// $VISTA_MODEL stands in for every --model, and every --dtype takes auto.
+TEST_F(CliIngestTest, EveryModelCommandTakesVistaModelAndDtypeAuto) {
+  ::setenv("VISTA_MODEL", model_.c_str(), 1);
+  const std::string image = (golden_dir() / "images" / "dragon03.png").string();
+  vista::testing::VistaRun embed = vista::testing::run_vista("embed --text 'blue whale' --dtype auto");
+  vista::testing::VistaRun compare = vista::testing::run_vista(
+      "compare --image '" + image + "' --image '" + image + "' --text dragon --dtype auto --json");
+  vista::testing::VistaRun tokenize = vista::testing::run_vista("tokenize --text 'blue whale'");
+  ::unsetenv("VISTA_MODEL");
+  EXPECT_EQ(embed.exit_code, 0) << embed.err;
+  EXPECT_EQ(nlohmann::json::parse(embed.out)["dim"], 96) << embed.out;
+  EXPECT_EQ(compare.exit_code, 0) << compare.err;
+  EXPECT_EQ(tokenize.exit_code, 0) << tokenize.err;
+  EXPECT_NE(tokenize.out.find("\"ids\""), std::string::npos) << tokenize.out;
+}
+
+// Failures are named in the summary and written to a report in the data directory; an empty
+// source creates nothing; an index spec that conflicts with the collection's is an error.
+TEST_F(CliIngestTest, ReportsFailuresEmptySourcesAndSpecConflicts) {
+  fs::path src = tmp_.path() / "r";
+  copy_images(src, {"cir_candi_1.png", "edge/bad_truncated.jpg"});
+  CliRun r = ingest("rep", {src.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("bad_truncated.jpg"), std::string::npos) << r.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("every failure is listed in (\\S+)")))
+      << r.out;
+  const fs::path report = m[1].str();
+  EXPECT_EQ(report.parent_path(), data_ / "reports");
+  const std::string lines = read_file(report);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1) << lines;
+  EXPECT_NE(lines.find("bad_truncated.jpg"), std::string::npos) << lines;
+
+  fs::create_directories(tmp_.path() / "empty");
+  CliRun empty = ingest("nothing", {(tmp_.path() / "empty").string()});
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_NE(empty.err.find("nothing to ingest"), std::string::npos) << empty.err;
+  EXPECT_FALSE(fs::exists(data_ / "nothing"));
+
+  CliRun conflict = ingest("rep", {src.string()}, {"--index", "HNSW32"});
+  EXPECT_EQ(conflict.exit_code, 4) << conflict.err;
+  EXPECT_NE(conflict.err.find("'Flat'"), std::string::npos) << conflict.err;
+  EXPECT_NE(conflict.err.find("'HNSW32'"), std::string::npos) << conflict.err;
 }
 
 // The acceptance test for resumability across a crash: SIGKILL in the middle, run again.

@@ -165,7 +165,7 @@ TEST(CollectionTest, RemoveDeletesEverywhere) {
   auto r = c->remove({"d1", "d5", "missing"});
   ASSERT_TRUE(r.is_ok()) << r.status();
   EXPECT_EQ(r->removed, 2);
-  EXPECT_EQ(r->missing, 1);
+  EXPECT_EQ(r->missing.size(), 1u);
   EXPECT_EQ(c->count(), 18);
   EXPECT_FALSE((*c->get({"d1"}))[0].has_value());
   for (int i = 0; i < 20; ++i) {

@@ -114,6 +114,42 @@ TEST_F(EmbedCliTest, UsageAndModelErrors) {
   EXPECT_EQ(run_vista("embed --model " + quoted(dir.path()) + " --text x").exit_code, 3);
 }
 
+// `--device cuda` where CUDA cannot run: a clear error naming what is missing (the build's CUDA
+// support, or a visible device), exit 4 as for other unsupported requests, nothing on stdout.
+TEST_F(EmbedCliTest, CudaWhereItCannotRunIsAClearError) {
+  auto info = run_vista("info --json");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  auto j = nlohmann::json::parse(info.out);
+  if (!j["cuda_devices"].empty()) GTEST_SKIP() << "a CUDA device is visible here";
+  auto run = run_vista("embed " + model_arg() + " --device cuda --text 'blue whale'");
+  EXPECT_EQ(run.exit_code, 4) << run.err;
+  EXPECT_TRUE(run.out.empty()) << run.out;
+  const std::string expected = j["cuda_build"].get<bool>() ? "no CUDA device is visible"
+                                                            : "this build of Vista has no CUDA support";
+  EXPECT_NE(run.err.find("error: device cuda:0 requested, but " + expected), std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("--device cpu"), std::string::npos) << run.err;
+}
+
+TEST_F(EmbedCliTest, MalformedDeviceIsAUsageError) {
+  auto run = run_vista("embed " + model_arg() + " --device gpu --text 'blue whale'");
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("expected cpu, cuda or cuda:N"), std::string::npos) << run.err;
+}
+
+TEST_F(EmbedCliTest, InfoReportsCuda) {
+  auto run = run_vista("info");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("CUDA  "), std::string::npos) << run.out;
+  auto j = nlohmann::json::parse(run_vista("info --json").out);
+  ASSERT_TRUE(j.contains("cuda_build"));
+  ASSERT_TRUE(j["cuda_devices"].is_array());
+  if (!j["cuda_build"].get<bool>()) {
+    EXPECT_NE(run.out.find("this build has no CUDA support"), std::string::npos) << run.out;
+    EXPECT_TRUE(j["cuda_devices"].empty());
+  }
+}
+
 TEST_F(EmbedCliTest, CompareShowsTheDemoTable) {
   const auto a = golden_dir() / "images" / "datawhale01.png";
   const auto b = golden_dir() / "images" / "datawhale02.png";

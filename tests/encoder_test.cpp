@@ -3,6 +3,8 @@
 #include "encoder/model/encoder.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
 
 #include <fstream>
 #include <regex>
@@ -63,6 +65,11 @@ class EncoderTest : public ::testing::Test {
     return EncodeInput{t, crop(name)};
   }
 
+ public:
+  // Every golden vector through the whole pipeline of `encoder`: files decoded and cropped by
+  // the image module, texts tokenized by the tokenizer, inputs batched by the encoder.
+  static void check_every_golden_vector(const Encoder& encoder, double min_cosine);
+
   static std::shared_ptr<const Encoder> encoder_;
 };
 std::shared_ptr<const Encoder> EncoderTest::encoder_;
@@ -78,9 +85,7 @@ TEST_F(EncoderTest, DescribesTheModel) {
   EXPECT_EQ(encoder_->mode(), ComputeMode::kFp32);
 }
 
-// Every golden vector through the whole pipeline: files decoded and cropped by the image module,
-// texts tokenized by the tokenizer, inputs batched by the encoder.
-TEST_F(EncoderTest, ReproducesEveryGoldenVector) {
+void EncoderTest::check_every_golden_vector(const Encoder& encoder, double min_cosine) {
   auto golden = read_json_file(golden_dir() / "golden.json");
   std::vector<EncodeInput> inputs;
   std::vector<nlohmann::json> wanted;
@@ -123,7 +128,7 @@ TEST_F(EncoderTest, ReproducesEveryGoldenVector) {
         golden["batch_mm"]["embeddings"][i], "batch_mm " + std::to_string(i), 0);
   }
 
-  auto outputs = encoder_->encode(inputs);
+  auto outputs = encoder.encode(inputs);
   ASSERT_TRUE(outputs.is_ok()) << outputs.status();
   ASSERT_EQ(outputs->size(), inputs.size());
   WorstCosine worst;
@@ -132,12 +137,73 @@ TEST_F(EncoderTest, ReproducesEveryGoldenVector) {
     ASSERT_EQ(out.vector.size(), 96u) << labels[i];
     double c = cosine(out.vector, wanted[i].get<std::vector<double>>());
     worst.add(c, labels[i]);
-    EXPECT_GE(c, kMinCosine) << labels[i];
+    EXPECT_GE(c, min_cosine) << labels[i];
     EXPECT_EQ(out.truncated, truncated_to[i] != 0) << labels[i];
   }
-  std::printf("encoder: %zu golden vectors, worst cosine %.9f (1 - cos = %.2e, %s)\n",
+  std::printf("encoder (%s on %s): %zu golden vectors, worst cosine %.9f (1 - cos = %.2e, %s)\n",
+              compute_mode_name(encoder.mode()).c_str(), encoder.device().name().c_str(),
               inputs.size(), worst.value, 1.0 - worst.value, worst.where.c_str());
   EXPECT_GT(inputs.size(), 200u);
+}
+
+TEST_F(EncoderTest, ReproducesEveryGoldenVector) {
+  check_every_golden_vector(*encoder_, kMinCosine);
+}
+
+// The whole pipeline on a CUDA device (pinned byte upload, normalisation on the device, several
+// forward passes in flight with a small max_batch). Skipped, saying so, without a visible device.
+void check_on_cuda(ComputeMode mode, size_t max_batch, double min_cosine) {
+  if (!torch::cuda::is_available()) {
+    GTEST_SKIP() << "no CUDA device visible (or a CPU-only build): the CUDA golden cases run on a "
+                    "GPU machine, see scripts/gpu-check.sh";
+  }
+  auto options = test_options(max_batch);
+  options.mode = mode;
+  options.device = DeviceSpec{true, 0};
+  auto loaded = Encoder::load(tiny_model_dir(), options);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status();
+  EXPECT_FALSE(at::globalContext().allowTF32CuBLAS());
+  EncoderTest::check_every_golden_vector(**loaded, min_cosine);
+}
+
+TEST_F(EncoderTest, Fp32OnCudaReproducesEveryGoldenVector) {
+  check_on_cuda(ComputeMode::kFp32, 7, kMinCosine);
+}
+TEST_F(EncoderTest, Fp32OnCudaWithLargeBatchesReproducesEveryGoldenVector) {
+  check_on_cuda(ComputeMode::kFp32, 256, kMinCosine);
+}
+TEST_F(EncoderTest, Bf16OnCudaStaysClose) {
+  check_on_cuda(ComputeMode::kBf16, 256, 0.999);
+}
+TEST_F(EncoderTest, Fp16OnCudaStaysClose) {
+  check_on_cuda(ComputeMode::kFp16, 256, 0.999);
+}
+
+// Where CUDA cannot run, asking for it fails at load and says what is missing.
+TEST(EncoderDeviceTest, UnavailableCudaIsAClearError) {
+  VISTA_REQUIRE_GOLDEN();
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is visible here";
+  auto options = test_options();
+  options.device = DeviceSpec{true, 0};
+  auto loaded = Encoder::load(tiny_model_dir(), options);
+  ASSERT_FALSE(loaded.is_ok());
+  if (build_has_cuda()) {
+    EXPECT_EQ(loaded.status().code(), StatusCode::kFailedPrecondition) << loaded.status();
+    EXPECT_NE(loaded.status().message().find("no CUDA device is visible"), std::string::npos);
+  } else {
+    EXPECT_EQ(loaded.status().code(), StatusCode::kUnsupported) << loaded.status();
+    EXPECT_NE(loaded.status().message().find("has no CUDA support"), std::string::npos);
+  }
+}
+
+TEST(EncoderDeviceTest, Fp16IsRefusedOnTheCpu) {
+  VISTA_REQUIRE_GOLDEN();
+  auto options = test_options();
+  options.mode = ComputeMode::kFp16;
+  auto loaded = Encoder::load(tiny_model_dir(), options);
+  ASSERT_FALSE(loaded.is_ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(loaded.status().message().find("CUDA devices only"), std::string::npos);
 }
 
 TEST_F(EncoderTest, MixedBatchEqualsSingleCalls) {
@@ -347,7 +413,8 @@ TEST(ComputeModeTest, ParsesDtypeNames) {
   EXPECT_EQ(*parse_compute_mode("fp32"), ComputeMode::kFp32);
   EXPECT_EQ(*parse_compute_mode("bf16"), ComputeMode::kBf16);
   EXPECT_EQ(*parse_compute_mode("eager"), ComputeMode::kEager);
-  EXPECT_EQ(parse_compute_mode("fp16").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*parse_compute_mode("fp16"), ComputeMode::kFp16);
+  EXPECT_EQ(parse_compute_mode("fp64").status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -328,7 +328,7 @@ TEST_F(EngineTest, WithoutAModelStoredVectorsStillServe) {
   auto removed = plain->delete_documents("n", {"a", "zzz"});
   ASSERT_TRUE(removed.is_ok());
   EXPECT_EQ(removed->removed, 1);
-  EXPECT_EQ(removed->missing, 1);
+  EXPECT_EQ(removed->missing.size(), 1u);
   EXPECT_EQ(plain->add_documents("n", {text_doc("c", "gamma")}).status().code(),
             StatusCode::kFailedPrecondition);
 }

@@ -58,6 +58,18 @@ TEST(FilterTest, Equality) {
   EXPECT_FALSE(match(R"({"kind": "photo", "year": 2005})", kPhoto));
 }
 
+TEST(FilterTest, Exists) {
+  EXPECT_TRUE(match(R"({"kind": {"$exists": true}})", kPhoto));
+  EXPECT_FALSE(match(R"({"missing": {"$exists": true}})", kPhoto));
+  EXPECT_TRUE(match(R"({"missing": {"$exists": false}})", kPhoto));
+  EXPECT_TRUE(match(R"({"owner": {"$exists": true}})", kPhoto));  // null is present
+  EXPECT_TRUE(match(R"({"camera.iso": {"$exists": true}})", kPhoto));
+  EXPECT_FALSE(match(R"({"camera.lens": {"$exists": true}})", kPhoto));
+  EXPECT_FALSE(match(R"({"kind": {"$exists": false}})", kPhoto));
+  EXPECT_NE(error_of(R"({"kind": {"$exists": 1}})").find("$exists expects true or false"),
+            std::string::npos);
+}
+
 TEST(FilterTest, NestedPathsAndArrays) {
   EXPECT_TRUE(match(R"({"camera.model": "X100"})", kPhoto));
   EXPECT_TRUE(match(R"({"camera.iso": {"$gte": 400}})", kPhoto));
@@ -158,6 +170,14 @@ TEST(FilterTest, CopiesShareTheCompiledTreeAcrossThreads) {
     for (int i = 0; i < 1000; ++i) expected += (1990 + (i + t) % 30 >= 2000) && (i % 2);
   }
   EXPECT_EQ(matched.load(), expected);
+}
+
+// Found by tests/fuzz/request_fuzzer.cpp: a number beyond double threw out of Filter::parse
+// (the CLI's --filter) instead of being refused.
+TEST(FilterTest, NumbersBeyondDoubleAreRefusedNotThrown) {
+  auto f = Filter::parse(R"({"s":66666666666666666666666666E666666666666666})");
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

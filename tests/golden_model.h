@@ -6,17 +6,17 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "encoder/image/image_decoder.h"
 #include "tests/test_support.h"
 
 namespace vista::testing {
@@ -38,13 +38,18 @@ inline std::filesystem::path crop_path(const std::string& golden_image) {
 }
 
 // The reference 224x224 RGB crop, /255 and normalised with the CLIP mean and std: [3, 224, 224].
+// (The crops are 8-bit RGB PNGs, which decode losslessly.)
 inline torch::Tensor crop_pixels(const std::string& golden_image) {
   auto path = crop_path(golden_image);
-  cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
-  if (bgr.empty()) throw std::runtime_error("cannot decode " + path.string());
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  auto hwc = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).clone();
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto decoded = vista::encoder::decode_image(bytes.data(), bytes.size());
+  if (!decoded.is_ok() || decoded->mode != vista::encoder::PixelMode::kRGB) {
+    throw std::runtime_error("cannot decode " + path.string() + " as an RGB image");
+  }
+  auto hwc = torch::from_blob(decoded->samples.data(), {decoded->height, decoded->width, 3},
+                              torch::kUInt8)
+                 .clone();
   auto chw = hwc.permute({2, 0, 1}).to(torch::kFloat32) / 255.0;
   auto mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view({3, 1, 1});
   auto std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view({3, 1, 1});
@@ -107,7 +112,7 @@ inline double cosine(const std::vector<float>& a, const std::vector<double>& b) 
 }
 
 inline std::vector<float> to_vector(const torch::Tensor& row) {
-  auto c = row.to(torch::kFloat32).contiguous();
+  auto c = row.to(torch::kCPU, torch::kFloat32).contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 

@@ -17,6 +17,7 @@
 #include "index/vector_index.h"
 #include "tests/test_support.h"
 #include "tools/indexbench/ground_truth.h"
+#include "tools/indexbench/build_watch.h"
 #include "tools/indexbench/index_benchmark.h"
 #include "tools/indexbench/svg_plot.h"
 #include "tools/indexbench/synthetic.h"
@@ -56,6 +57,14 @@ FloatMatrix sample_matrix(int64_t rows, int dim) {
 
 // ---------------------------------------------------------------------------------------------
 // .fvecs / .ivecs / .bvecs
+
+// `vista bench index` with no --index runs these: each must pass the spec validator at the
+// dimension of the real model.
+TEST(IndexBenchDefaultsTest, EveryDefaultSpecIsAccepted) {
+  for (const auto& spec : kDefaultIndexSpecs) {
+    EXPECT_TRUE(index::VectorIndex::validate_spec(spec, 768).is_ok()) << spec;
+  }
+}
 
 TEST(VecsIoTest, FvecsRoundTripIsBitExact) {
   TempDir dir;
@@ -550,6 +559,33 @@ TEST(IndexBenchmarkValidationTest, RejectsBadConfigsBeforeBuildingAnything) {
   data.truth.values[3] = 300;  // outside the base
   EXPECT_EQ(validate_benchmark(data, c).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(run_index_benchmark(data, c).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(IndexBenchmarkPlanTest, SpecsTheSetCannotTrainAreSkippedWithTheReason) {
+  auto plan = plan_index_specs({"Flat", "HNSW32", "IVF16,Flat", "IVF1024,Flat", "IVF16,PQ8"},
+                               /*dim=*/32, /*rows=*/5000);
+  ASSERT_TRUE(plan.is_ok()) << plan.status();
+  // 39 training vectors per centroid: IVF16 needs 624, IVF1024 39936, an 8-bit PQ 9984.
+  EXPECT_EQ(plan->kept, (std::vector<std::string>{"Flat", "HNSW32", "IVF16,Flat"}));
+  ASSERT_EQ(plan->skipped.size(), 2u);
+  EXPECT_EQ(plan->skipped[0].first, "IVF1024,Flat");
+  EXPECT_NE(plan->skipped[0].second.find("39936"), std::string::npos) << plan->skipped[0].second;
+  EXPECT_NE(plan->skipped[0].second.find("5000"), std::string::npos) << plan->skipped[0].second;
+  EXPECT_EQ(plan->skipped[1].first, "IVF16,PQ8");
+  EXPECT_EQ(plan_index_specs({"Bogus12"}, 32, 5000).status().code(), StatusCode::kInvalidArgument);
+}
+
+// FAISS's warnings go to the log, counted, instead of the terminal; other output passes through.
+TEST(IndexBenchmarkPlanTest, FaissWarningsAreCountedNotPrinted) {
+  int64_t counted = 0;
+  {
+    FaissWarningCapture capture("test build");
+    std::fprintf(stderr, "WARNING clustering 10 points to 4 centroids: please provide at least 156\n");
+    std::fprintf(stderr, "WARNING clustering 10 points to 4 centroids: please provide at least 156\n");
+    std::fflush(stderr);
+    counted = capture.finish();
+  }
+  EXPECT_EQ(counted, 2);
 }
 
 TEST(IndexBenchmarkDefaultsTest, WithoutSweepEachIndexRunsAtItsDefaults) {

@@ -69,6 +69,27 @@ const std::string kJpegSignature = "\xFF\xD8\xFF\xE0 rest";
 
 // ---------------------------------------------------------------- sources (no model needed)
 
+// The stage whose threads were busiest bounds the rate; reading and decoding share threads.
+TEST(IngestStagesTest, TheBusiestStageBoundsTheRate) {
+  IngestStages st;
+  st.wall_seconds = 10;
+  st.prepare_threads = 4;
+  st.reading_seconds = 4;    // 10% of 4 threads
+  st.decoding_seconds = 8;   // 20%
+  st.encoding_seconds = 9.5; // 95% of the encoder thread
+  st.writing_seconds = 1;
+  EXPECT_NEAR(st.busy("decoding"), 0.2, 1e-9);
+  EXPECT_EQ(st.bounding_stage(), "encoding");
+  st.decoding_seconds = 36;  // 90%, with reading 10%: the preparers are saturated
+  EXPECT_EQ(st.bounding_stage(), "decoding");
+  st.reading_seconds = 38;
+  st.decoding_seconds = 2;
+  EXPECT_EQ(st.bounding_stage(), "reading");
+  st.reading_seconds = st.decoding_seconds = st.encoding_seconds = 0.1;
+  st.writing_seconds = 9;
+  EXPECT_EQ(st.bounding_stage(), "writing");
+}
+
 TEST(SourceWalkerTest, FolderIsWalkedInOrderSkippingHiddenAndNonImageFiles) {
   TempDir dir;
   write_file(dir.path() / "b.jpg", kJpegSignature);
@@ -280,6 +301,15 @@ TEST_F(IngestorTest, GoldenImagesAreStoredAndTheBadFilesReported) {
   EXPECT_EQ(s.unchanged + s.updated, 0);
   EXPECT_EQ(s.collection_count, static_cast<int64_t>(expected.size()));
   EXPECT_FALSE(s.cancelled);
+  // Every stage did work, and the time each took is accounted for.
+  EXPECT_GT(s.stages.reading_seconds, 0);
+  EXPECT_GT(s.stages.decoding_seconds, 0);
+  EXPECT_GT(s.stages.encoding_seconds, 0);
+  EXPECT_GT(s.stages.writing_seconds, 0);
+  EXPECT_GE(s.stages.prepare_threads, 1);
+  EXPECT_LE(s.stages.busy("encoding"), 1.01);
+  const std::set<std::string> stages = {"reading", "decoding", "encoding", "writing"};
+  EXPECT_TRUE(stages.count(s.stages.bounding_stage())) << s.stages.bounding_stage();
 
   // Querying with any stored image finds that image first.
   SearchOptions options;

@@ -2,6 +2,7 @@
 // implementation's outputs in golden/golden.json, and the tensor declarations against the real
 // checkpoints' key lists.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -45,7 +46,7 @@ std::string shape_dtype(const torch::Tensor& t) {
 
 class TinyNetwork {
  public:
-  explicit TinyNetwork(ComputeMode mode) {
+  explicit TinyNetwork(const ComputeTarget& target) {
     // One intra-op thread: the suite runs beside other test programs (ctest -j).
     at::set_num_threads(1);
     auto config = load_model_config(tiny_model_dir());
@@ -53,7 +54,7 @@ class TinyNetwork {
     model_ = VisualizedBge(*config);
     auto status = model_->load_weights(tiny_weights(), "tiny model");
     EXPECT_TRUE(status.is_ok()) << status;
-    model_->prepare(mode);
+    model_->prepare(target);
   }
   const VisualizedBge& model() const { return model_; }
 
@@ -265,11 +266,11 @@ TEST_F(NetworkWeightsTest, DuplicateKeyIsRejected) {
   EXPECT_TRUE(still_all_ones());
 }
 
-// Runs every golden case through the network in one compute mode.
-void check_golden(ComputeMode mode, double min_cosine) {
+// Runs every golden case through the network in one compute mode, on one device.
+void check_golden(const ComputeTarget& target, double min_cosine) {
   auto golden = read_json_file(golden_dir() / "golden.json");
   GoldenTokens tokens;
-  TinyNetwork net(mode);
+  TinyNetwork net(target);
   WorstCosine worst;
   int checked = 0;
   auto check = [&](const std::vector<float>& got, const nlohmann::json& want,
@@ -344,9 +345,10 @@ void check_golden(ComputeMode mode, double min_cosine) {
       check(to_vector(vectors[i]), batch["embeddings"][i], "batch_mm " + std::to_string(i));
     }
   }
-  std::printf("[%s] %d golden vectors, worst cosine %.9f (1 - cos = %.2e, %s)\n",
-              compute_mode_name(mode).c_str(), checked, worst.value, 1.0 - worst.value,
-              worst.where.c_str());
+  std::printf("[%s on %s%s] %d golden vectors, worst cosine %.9f (1 - cos = %.2e, %s)\n",
+              compute_mode_name(target.mode).c_str(), target.device.str().c_str(),
+              target.device_path() ? ", plain libtorch ops" : "", checked, worst.value,
+              1.0 - worst.value, worst.where.c_str());
   EXPECT_GT(checked, 200);
 }
 
@@ -365,6 +367,50 @@ TEST(NetworkGoldenTest, Bf16StaysCloseToReference) {
   if (!onednn::bf16_supported()) GTEST_SKIP() << "this CPU has no bf16 support";
   check_golden(ComputeMode::kBf16, 0.999);
 }
+
+// The GPU's code path (plain libtorch ops with the fused QKV and patch products, no mask where
+// nothing is padded, the complex RoPE in fp32) run on the CPU, so that CI covers it without a GPU.
+TEST(NetworkGoldenTest, DevicePathOnTheCpuMatchesReference) {
+  VISTA_REQUIRE_GOLDEN();
+  const ComputeTarget target(ComputeMode::kFp32, torch::kCPU, /*onednn_allowed=*/false);
+  ASSERT_TRUE(target.device_path());
+  check_golden(target, kMinCosine);
+}
+
+// The GPU's bf16 path (every tensor in bf16, the reference's RoPE formula) on the CPU.
+TEST(NetworkGoldenTest, DevicePathInBf16OnTheCpuStaysClose) {
+  VISTA_REQUIRE_GOLDEN();
+  const ComputeTarget target(ComputeMode::kBf16, torch::kCPU, /*onednn_allowed=*/false);
+  ASSERT_EQ(target.dtype(), torch::kBFloat16);
+  check_golden(target, 0.999);
+}
+
+// The golden cases on a CUDA device: fp32 (TF32 off) exact, bf16 and fp16 close. They run only
+// where a CUDA build sees a device (scripts/gpu-check.sh); elsewhere they are skipped and say so.
+class NetworkCudaGoldenTest : public ::testing::TestWithParam<std::pair<ComputeMode, double>> {
+ protected:
+  void SetUp() override {
+    VISTA_REQUIRE_GOLDEN();
+    if (!torch::cuda::is_available()) {
+      GTEST_SKIP() << "no CUDA device visible (or a CPU-only build): the CUDA golden cases run "
+                      "on a GPU machine, see scripts/gpu-check.sh";
+    }
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+};
+
+TEST_P(NetworkCudaGoldenTest, MatchesReference) {
+  const auto [mode, min_cosine] = GetParam();
+  check_golden(ComputeTarget(mode, torch::Device(torch::kCUDA, 0)), min_cosine);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, NetworkCudaGoldenTest,
+                         ::testing::Values(std::make_pair(ComputeMode::kFp32, kMinCosine),
+                                           std::make_pair(ComputeMode::kBf16, 0.999),
+                                           std::make_pair(ComputeMode::kFp16, 0.999),
+                                           std::make_pair(ComputeMode::kEager, kMinCosine)),
+                         [](const auto& info) { return compute_mode_name(info.param.first); });
 
 }  // namespace
 }  // namespace vista::encoder

@@ -1,9 +1,17 @@
 # Turns a file into a C++ source that returns its bytes as a std::string_view.
-#   cmake -DINPUT=<file> -DOUTPUT=<file.cpp> -P embed.cmake
+#   cmake -DINPUT=<file> -DOUTPUT=<file.cpp> [-DDATA_FN=name -DETAG_FN=name] -P embed.cmake
+# DATA_FN / ETAG_FN name the two functions (declared in api/web_assets.h); by default
+# web_index_html and web_index_etag.
 # The bytes go into an unsigned char array (not a raw string literal), so any content is safe:
 # no delimiter can clash and no compiler limit on string literal length applies.
 if(NOT INPUT OR NOT OUTPUT)
   message(FATAL_ERROR "embed.cmake: pass -DINPUT=<file> -DOUTPUT=<file.cpp>")
+endif()
+if(NOT DATA_FN)
+  set(DATA_FN web_index_html)
+endif()
+if(NOT ETAG_FN)
+  set(ETAG_FN web_index_etag)
 endif()
 file(READ "${INPUT}" hex HEX)
 file(SHA256 "${INPUT}" digest)
@@ -24,16 +32,16 @@ set(source "// Generated from ${name} by api/web/embed.cmake; do not edit.
 
 namespace vista::api {
 namespace {
-const unsigned char kIndexHtml[${size}] = {
+const unsigned char kBytes[${size}] = {
     ${bytes}
 };
 }  // namespace
 
-std::string_view web_index_html() {
-  return {reinterpret_cast<const char*>(kIndexHtml), sizeof(kIndexHtml)};
+std::string_view ${DATA_FN}() {
+  return {reinterpret_cast<const char*>(kBytes), sizeof(kBytes)};
 }
 
-std::string_view web_index_etag() { return \"\\\"${etag}\\\"\"; }
+std::string_view ${ETAG_FN}() { return \"\\\"${etag}\\\"\"; }
 
 }  // namespace vista::api
 ")

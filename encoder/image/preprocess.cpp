@@ -7,9 +7,11 @@
 #include <string>
 #include <system_error>
 
+#ifdef VISTA_WITH_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include "encoder/image/pillow_resample.h"
 
@@ -249,6 +251,10 @@ Status save_png(const RgbImage& image, const std::filesystem::path& file) {
     return Status::invalid_argument("cannot write " + name + ": the image buffer is malformed");
   }
   std::vector<uint8_t> encoded;
+#ifndef VISTA_WITH_OPENCV
+  return Status::unsupported("cannot write " + name +
+                             ": this build has no PNG writer (built without OpenCV)");
+#else
   try {
     // OpenCV stores BGR; the copy keeps the caller's buffer untouched.
     cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.pixels.data()));
@@ -260,6 +266,7 @@ Status save_png(const RgbImage& image, const std::filesystem::path& file) {
   } catch (const cv::Exception& e) {
     return Status::internal("PNG encoding failed for " + name + ": " + e.what());
   }
+#endif
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   if (!out)
     return Status::io_error("cannot open " + name + " for writing: " + std::strerror(errno));

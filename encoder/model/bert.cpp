@@ -42,16 +42,16 @@ BertLayerImpl::BertLayerImpl(const BertConfig& config)
   output_ln_ = output->register_module("LayerNorm", LayerNorm(d, eps));
 }
 
-void BertLayerImpl::prepare(ComputeMode mode) {
-  mode_ = mode;
+void BertLayerImpl::prepare(const ComputeTarget& target) {
+  target_ = target;
   for (auto* linear : {&attention_dense_, &intermediate_dense_, &output_dense_}) {
-    (*linear)->prepare(mode);
+    (*linear)->prepare(target);
   }
-  if (mode == ComputeMode::kEager) {
+  if (target.reference()) {
     qkv_ = DenseOp();
   } else {
     qkv_ = DenseOp(torch::cat({query_->weight, key_->weight, value_->weight}, 0),
-                   torch::cat({query_->bias, key_->bias, value_->bias}, 0), mode);
+                   torch::cat({query_->bias, key_->bias, value_->bias}, 0), target);
   }
 }
 
@@ -81,7 +81,7 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x,
     k = split(key_->forward(x));
     v = split(value_->forward(x));
   }
-  auto context = attention(q, k, v, additive_mask, scale, mode_);
+  auto context = attention(q, k, v, additive_mask, scale, target_);
   auto attended =
       attention_ln_->forward(attention_dense_->forward(context, Epilogue::kAddResidual, x));
   auto hidden = intermediate_dense_->forward(attended, Epilogue::kGelu);
@@ -96,8 +96,8 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
   }
 }
 
-void BertEncoderImpl::prepare(ComputeMode mode) {
-  for (auto& layer : layers_) layer->prepare(mode);
+void BertEncoderImpl::prepare(const ComputeTarget& target) {
+  for (auto& layer : layers_) layer->prepare(target);
 }
 
 torch::Tensor BertEncoderImpl::forward(torch::Tensor x, const torch::Tensor& additive_mask) const {

@@ -27,14 +27,14 @@ TORCH_MODULE(BertEmbeddings);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& config);
-  void prepare(ComputeMode mode);
+  void prepare(const ComputeTarget& target);
   // x [B, L, D]; additive_mask [B, 1, 1, L] (0 to attend, -65504 to ignore).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask) const;
 
  private:
   int64_t heads_;
   int64_t head_dim_;
-  ComputeMode mode_ = ComputeMode::kEager;
+  ComputeTarget target_;
   Linear query_{nullptr}, key_{nullptr}, value_{nullptr};
   Linear attention_dense_{nullptr}, intermediate_dense_{nullptr}, output_dense_{nullptr};
   LayerNorm attention_ln_{nullptr}, output_ln_{nullptr};
@@ -45,7 +45,7 @@ TORCH_MODULE(BertLayer);
 class BertEncoderImpl : public torch::nn::Module {
  public:
   explicit BertEncoderImpl(const BertConfig& config);
-  void prepare(ComputeMode mode);
+  void prepare(const ComputeTarget& target);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask) const;
 
  private:
@@ -62,7 +62,7 @@ class BertPoolerImpl : public torch::nn::Module {
 TORCH_MODULE(BertPooler);
 
 // The additive attention mask Hugging Face builds from a 0/1 mask [B, L]: (1 - mask) * -65504,
-// shaped [B, 1, 1, L] (fp32).
+// shaped [B, 1, 1, L] (fp32, on the mask's device).
 torch::Tensor additive_attention_mask(const torch::Tensor& mask);
 
 }  // namespace vista::encoder

@@ -102,7 +102,7 @@ std::pair<torch::Tensor, torch::Tensor> pad_ids(const std::vector<const Tokenize
 
 void store_vectors(const torch::Tensor& vectors, const std::vector<size_t>& indices,
                    std::vector<EncodeOutput>* out) {
-  auto v = vectors.to(torch::kFloat32).contiguous();
+  auto v = vectors.to(torch::kCPU, torch::kFloat32).contiguous();
   const int64_t dim = v.size(1);
   const float* data = v.data_ptr<float>();
   for (size_t i = 0; i < indices.size(); ++i) {
@@ -110,20 +110,64 @@ void store_vectors(const torch::Tensor& vectors, const std::vector<size_t>& indi
   }
 }
 
+// Forward passes already queued (on a CUDA device they run while the host prepares the next
+// chunk) and the inputs whose vectors they give; read back once all are queued.
+using PendingVectors = std::vector<std::pair<torch::Tensor, std::vector<size_t>>>;
+
+void store_all(const PendingVectors& pending, std::vector<EncodeOutput>* out) {
+  for (const auto& [vectors, chunk] : pending) store_vectors(vectors, chunk, out);
+}
+
 }  // namespace
+
+// Crops reach a CUDA device as bytes (a quarter of the floats' size) copied from pinned memory
+// without blocking the host, and are normalised there through a table holding normalize_to_chw's
+// float arithmetic for each channel and byte value: the pixels are identical to the CPU path's.
+struct Encoder::PixelUpload {
+  torch::Device device;
+  torch::Tensor table;    // [3 * 256] fp32 on the device
+  torch::Tensor offsets;  // [1, 3, 1, 1] int64 on the device: 256 * channel
+
+  explicit PixelUpload(torch::Device d) : device(d) {
+    RgbImage ramp;
+    ramp.width = 256;
+    ramp.height = 1;
+    for (int v = 0; v < 256; ++v) ramp.pixels.insert(ramp.pixels.end(), 3, static_cast<uint8_t>(v));
+    auto cpu_table = torch::empty({3 * 256}, torch::kFloat32);
+    normalize_to_chw(ramp, cpu_table.data_ptr<float>());
+    table = cpu_table.to(device);
+    offsets = (torch::arange(3, torch::kLong) * 256).view({1, 3, 1, 1}).to(device);
+  }
+
+  // crops [B, S, S, 3] uint8 in pinned memory -> [B, 3, S, S] fp32 on the device.
+  torch::Tensor normalise(const torch::Tensor& crops) const {
+    auto bytes = crops.to(device, /*non_blocking=*/true);
+    auto index = bytes.permute({0, 3, 1, 2}).to(torch::kLong) + offsets;
+    return table.take(index);
+  }
+};
 
 Encoder::~Encoder() = default;
 
 Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path& model_dir,
                                                      const EncoderOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  VISTA_RETURN_IF_ERROR(check_model_dir(model_dir));
   if (options.max_batch == 0) return Status::invalid_argument("max_batch must be at least 1");
   if (options.threads < 0) return Status::invalid_argument("threads must not be negative");
-  if (options.mode == ComputeMode::kBf16 && !onednn::bf16_supported()) {
+  VISTA_RETURN_IF_ERROR(check_device(options.device));
+  const ComputeTarget target(
+      options.mode,
+      options.device.cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.device.index))
+                          : torch::Device(torch::kCPU));
+  if (options.mode == ComputeMode::kFp16 && !options.device.cuda) {
+    return Status::unsupported("the fp16 compute mode runs on CUDA devices only; use fp32 or bf16 "
+                               "on the CPU");
+  }
+  if (options.mode == ComputeMode::kBf16 && target.onednn() && !onednn::bf16_supported()) {
     return Status::unsupported(
         "the bf16 compute mode needs a CPU with AVX512-BF16 or AMX; use fp32 on this machine");
   }
+  VISTA_RETURN_IF_ERROR(check_model_dir(model_dir));
   const int threads = options.threads > 0
                           ? options.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -153,7 +197,13 @@ Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path
         encoder->model_->load_weights(checkpoint.tensors(), weights_path.string()));
     encoder->model_id_ =
         encoder->model_name_ + "@" + tensors_fingerprint(encoder->model_->declared_tensors());
-    encoder->model_->prepare(options.mode);
+    if (options.device.cuda) {
+      // fp32 on the GPU is exact: no TF32 in cuBLAS products or cuDNN.
+      at::globalContext().setAllowTF32CuBLAS(false);
+      at::globalContext().setAllowTF32CuDNN(false);
+      encoder->upload_ = std::make_shared<const PixelUpload>(target.device);
+    }
+    encoder->model_->prepare(target);
   } catch (const c10::Error& e) {
     return Status::internal("preparing the network from " + weights_path.string() +
                             " failed: " + e.what_without_backtrace());
@@ -163,10 +213,10 @@ Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path
                             compute_mode_name(options.mode) + " failed: " + e.what());
   }
   encoder->load_seconds_ = seconds_since(start);
-  spdlog::info("encoder: loaded {} ({}, {} mode, {} intra-op threads) in {:.2f} s (read {:.2f} s)",
-               encoder->model_id_, weights_path.filename().string(),
-               compute_mode_name(options.mode), at::get_num_threads(), encoder->load_seconds_,
-               read_seconds);
+  spdlog::info(
+      "encoder: loaded {} ({}, {} mode on {}, {} intra-op threads) in {:.2f} s (read {:.2f} s)",
+      encoder->model_id_, weights_path.filename().string(), compute_mode_name(options.mode),
+      options.device.name(), at::get_num_threads(), encoder->load_seconds_, read_seconds);
   return std::shared_ptr<const Encoder>(std::move(encoder));
 }
 
@@ -242,6 +292,7 @@ Status Encoder::encode_texts(const std::vector<EncodeInput>& batch, std::vector<
   // Similar lengths share a batch, so little is spent on padding.
   std::stable_sort(indices.begin(), indices.end(),
                    [&](size_t a, size_t b) { return tokens[a].ids.size() < tokens[b].ids.size(); });
+  PendingVectors pending;
   for (size_t begin = 0; begin < indices.size(); begin += options_.max_batch) {
     std::vector<size_t> chunk(
         indices.begin() + begin,
@@ -249,8 +300,9 @@ Status Encoder::encode_texts(const std::vector<EncodeInput>& batch, std::vector<
     std::vector<const TokenizedText*> rows;
     for (size_t i : chunk) rows.push_back(&tokens[i]);
     auto [ids, mask] = pad_ids(rows, tokenizer_->pad_id());
-    store_vectors(model_->encode_text(ids, mask), chunk, out);
+    pending.emplace_back(model_->encode_text(ids, mask), std::move(chunk));
   }
+  store_all(pending, out);
   return Status::ok();
 }
 
@@ -270,21 +322,35 @@ Status Encoder::encode_with_images(const std::vector<EncodeInput>& batch,
   std::stable_sort(indices.begin(), indices.end(),
                    [&](size_t a, size_t b) { return tokens[a].ids.size() < tokens[b].ids.size(); });
   const int64_t size = image_size();
+  const int64_t crop_bytes = size * size * 3;
+  PendingVectors pending;
   for (size_t begin = 0; begin < indices.size(); begin += options_.max_batch) {
     std::vector<size_t> chunk(
         indices.begin() + begin,
         indices.begin() + std::min(indices.size(), begin + options_.max_batch));
+    const auto n = static_cast<int64_t>(chunk.size());
     std::vector<const TokenizedText*> rows;
-    auto pixels =
-        torch::empty({static_cast<int64_t>(chunk.size()), 3, size, size}, torch::kFloat32);
-    float* dst = pixels.data_ptr<float>();
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      rows.push_back(&tokens[chunk[k]]);
-      normalize_to_chw(*batch[chunk[k]].image, dst + k * 3 * size * size);
+    for (size_t i : chunk) rows.push_back(&tokens[i]);
+    torch::Tensor pixels;
+    if (upload_) {
+      // Pinned, so that the copy to the device is asynchronous; libtorch's caching host
+      // allocator keeps the block until that copy has finished.
+      auto crops = torch::empty({n, size, size, 3},
+                                torch::TensorOptions(torch::kUInt8).pinned_memory(true));
+      uint8_t* dst = crops.data_ptr<uint8_t>();
+      for (int64_t k = 0; k < n; ++k) {
+        std::memcpy(dst + k * crop_bytes, batch[chunk[k]].image->pixels.data(), crop_bytes);
+      }
+      pixels = upload_->normalise(crops);
+    } else {
+      pixels = torch::empty({n, 3, size, size}, torch::kFloat32);
+      float* dst = pixels.data_ptr<float>();
+      for (int64_t k = 0; k < n; ++k) normalize_to_chw(*batch[chunk[k]].image, dst + k * crop_bytes);
     }
     auto [ids, mask] = pad_ids(rows, tokenizer_->pad_id());
-    store_vectors(model_->encode_mm(pixels, ids, mask), chunk, out);
+    pending.emplace_back(model_->encode_mm(pixels, ids, mask), std::move(chunk));
   }
+  store_all(pending, out);
   return Status::ok();
 }
 

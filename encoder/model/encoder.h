@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "encoder/image/preprocess.h"
 #include "encoder/model/compute_mode.h"
+#include "encoder/model/device.h"
 #include "encoder/model/model_config.h"
 
 namespace vista::encoder {
@@ -24,14 +25,19 @@ class Tokenizer;
 class VisualizedBgeImpl;
 
 struct EncoderOptions {
-  // kFp32 (default): exact, oneDNN products. kBf16: faster, cosine to fp32 >= 0.999.
-  // kEager: plain libtorch, the reference's op sequence (a baseline for benchmarks).
+  // kFp32 (default): exact, oneDNN products (on CUDA: TF32 off). kBf16: faster, cosine to fp32
+  // >= 0.999. kFp16: CUDA only, like bf16. kEager: plain libtorch, the reference's op sequence
+  // (a baseline for benchmarks).
   ComputeMode mode = ComputeMode::kFp32;
+  // Where the network runs. A CUDA device is checked at load (check_device()): never a silent
+  // fall-back to the CPU. The weights are uploaded once; each forward pass runs on the device.
+  DeviceSpec device;
   // Intra-op threads (libtorch and oneDNN) for the whole process; 0 means every hardware thread
   // (libtorch's own default counts physical cores only, which leaves half of a 2-vCPU machine
   // idle).
   int threads = 0;
   // Most inputs per forward pass; larger batches are split (bounds memory, not results).
+  // default_max_batch() gives the usual value for a device.
   size_t max_batch = 16;
 };
 
@@ -77,6 +83,7 @@ class Encoder {
   int max_text_tokens_with_image() const;  // 316 for the base model
   const ModelConfig& config() const;
   ComputeMode mode() const { return options_.mode; }
+  const DeviceSpec& device() const { return options_.device; }
 
   // The directory's name, e.g. "bge-visualized-base-en-v1.5".
   const std::string& model_name() const { return model_name_; }
@@ -95,8 +102,12 @@ class Encoder {
   Status encode_with_images(const std::vector<EncodeInput>& batch, std::vector<size_t> indices,
                             std::vector<EncodeOutput>* out) const;
 
+  struct PixelUpload;
+
   EncoderOptions options_;
   std::shared_ptr<VisualizedBgeImpl> model_;
+  // On a CUDA device: how crops reach it (see encoder.cpp); null on the CPU.
+  std::shared_ptr<const PixelUpload> upload_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::string model_name_;
   std::string model_id_;

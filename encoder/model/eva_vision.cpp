@@ -58,24 +58,25 @@ EvaAttentionImpl::EvaAttentionImpl(const VisionConfig& config)
   rope_ = register_module("rope", RotaryTables(config));
 }
 
-void EvaAttentionImpl::prepare(ComputeMode mode) {
-  mode_ = mode;
-  proj_->prepare(mode);
-  if (mode == ComputeMode::kEager) {
+void EvaAttentionImpl::prepare(const ComputeTarget& target) {
+  target_ = target;
+  proj_->prepare(target);
+  if (target.reference()) {
     qkv_ = DenseOp();
     rotation_ = torch::Tensor();
     return;
   }
   auto weight = torch::cat({q_proj_->weight, k_proj_->weight, v_proj_->weight}, 0);
   auto bias = torch::cat({q_bias_, torch::zeros_like(q_bias_), v_bias_}, 0);
-  qkv_ = DenseOp(weight, bias, mode);
+  qkv_ = DenseOp(weight, bias, target);
   // EVA repeats each frequency for both members of a pair, so one angle per pair describes the
   // tables; when a checkpoint's tables are not of that form, the eager formula is kept.
   const auto& cos = rope_->freqs_cos;
   const auto& sin = rope_->freqs_sin;
   auto even = [](const torch::Tensor& t) { return t.slice(-1, 0, t.size(-1), 2); };
   auto odd = [](const torch::Tensor& t) { return t.slice(-1, 1, t.size(-1), 2); };
-  if (torch::equal(even(cos), odd(cos)) && torch::equal(even(sin), odd(sin))) {
+  if (target.dtype() == torch::kFloat32 && torch::equal(even(cos), odd(cos)) &&
+      torch::equal(even(sin), odd(sin))) {
     const int64_t patches = cos.size(0);
     rotation_ = torch::complex(even(cos).contiguous(), even(sin).contiguous())
                     .view({1, patches, 1, head_width_ / 2});
@@ -105,7 +106,7 @@ torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x,
   const int64_t tokens = x.size(1);
   const int64_t width = heads_ * head_width_;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_width_));
-  if (mode_ == ComputeMode::kEager) {
+  if (target_.reference()) {
     // The reference's op sequence.
     auto split = [&](const torch::Tensor& t) {
       return t.reshape({batch, tokens, heads_, head_width_}).permute({0, 2, 1, 3});
@@ -113,7 +114,7 @@ torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x,
     auto q = apply_rope(split(torch::linear(x, q_proj_->weight, q_bias_)));
     auto k = apply_rope(split(torch::linear(x, k_proj_->weight)));
     auto v = split(torch::linear(x, v_proj_->weight, v_bias_));
-    auto context = attention(q, k, v, torch::Tensor(), scale, mode_);
+    auto context = attention(q, k, v, torch::Tensor(), scale, target_);
     return residual + proj_->forward(inner_attn_ln_->forward(context));
   }
   // q, k and v are read in place from the fused product through strided views.
@@ -131,7 +132,7 @@ torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x,
     k = apply_rope(head_view(1).permute({0, 2, 1, 3}));
   }
   auto v = head_view(2).permute({0, 2, 1, 3});
-  auto context = attention(q, k, v, torch::Tensor(), scale, mode_);
+  auto context = attention(q, k, v, torch::Tensor(), scale, target_);
   return proj_->forward(inner_attn_ln_->forward(context), Epilogue::kAddResidual, residual);
 }
 
@@ -142,15 +143,15 @@ SwiGluImpl::SwiGluImpl(int64_t width, int64_t hidden, double eps) {
   w3_ = register_module("w3", Linear(hidden, width, true));
 }
 
-void SwiGluImpl::prepare(ComputeMode mode) {
-  mode_ = mode;
-  w1_->prepare(mode);
-  w2_->prepare(mode);
-  w3_->prepare(mode);
+void SwiGluImpl::prepare(const ComputeTarget& target) {
+  reference_ = target.reference();
+  w1_->prepare(target);
+  w2_->prepare(target);
+  w3_->prepare(target);
 }
 
 torch::Tensor SwiGluImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) const {
-  if (mode_ == ComputeMode::kEager) {
+  if (reference_) {
     auto hidden = torch::silu(w1_->forward(x)) * w2_->forward(x);
     return residual + w3_->forward(ffn_ln_->forward(hidden));
   }
@@ -168,9 +169,9 @@ EvaBlockImpl::EvaBlockImpl(const VisionConfig& config) {
   mlp_ = register_module("mlp", SwiGlu(config.width, config.mlp_hidden(), config.layer_norm_eps));
 }
 
-void EvaBlockImpl::prepare(ComputeMode mode) {
-  attn_->prepare(mode);
-  mlp_->prepare(mode);
+void EvaBlockImpl::prepare(const ComputeTarget& target) {
+  attn_->prepare(target);
+  mlp_->prepare(target);
 }
 
 torch::Tensor EvaBlockImpl::forward(const torch::Tensor& x) const {
@@ -198,13 +199,12 @@ EvaVisionTransformerImpl::EvaVisionTransformerImpl(const VisionConfig& config) :
   head_ = register_module("head", Linear(width, config.embed_dim, true));
 }
 
-void EvaVisionTransformerImpl::prepare(ComputeMode mode) {
-  mode_ = mode;
-  for (auto& block : blocks_) block->prepare(mode);
-  if (mode == ComputeMode::kEager) {
+void EvaVisionTransformerImpl::prepare(const ComputeTarget& target) {
+  for (auto& block : blocks_) block->prepare(target);
+  if (target.reference()) {
     patch_op_ = DenseOp();
   } else {
-    patch_op_ = DenseOp(patch_weight_.reshape({config_.width, -1}), patch_bias_, mode);
+    patch_op_ = DenseOp(patch_weight_.reshape({config_.width, -1}), patch_bias_, target);
   }
 }
 

@@ -28,7 +28,7 @@ std::pair<torch::Tensor, torch::Tensor> eva_rope_tables(const VisionConfig& conf
 class EvaAttentionImpl : public torch::nn::Module {
  public:
   explicit EvaAttentionImpl(const VisionConfig& config);
-  void prepare(ComputeMode mode);
+  void prepare(const ComputeTarget& target);
   // residual + attention(x), for x and residual [B, 1 + patches, width] (the addition is fused
   // into the output projection in the prepared modes).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) const;
@@ -40,14 +40,15 @@ class EvaAttentionImpl : public torch::nn::Module {
 
   int64_t heads_;
   int64_t head_width_;
-  ComputeMode mode_ = ComputeMode::kEager;
+  ComputeTarget target_;
   torch::Tensor q_bias_, v_bias_;
   Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, proj_{nullptr};
   LayerNorm inner_attn_ln_{nullptr};
   RotaryTables rope_{nullptr};
-  // Prepared: q, k and v in one product (bias [q_bias, 0, v_bias]), and the RoPE tables as one
-  // complex factor per pair, [1, patches, 1, head_width / 2]: EVA's rotation of the interleaved
-  // pair (x0, x1) by the pair's angle is the complex product (x0 + i x1) (cos + i sin).
+  // Prepared: q, k and v in one product (bias [q_bias, 0, v_bias]), and (in fp32) the RoPE tables
+  // as one complex factor per pair, [1, patches, 1, head_width / 2]: EVA's rotation of the
+  // interleaved pair (x0, x1) by the pair's angle is the complex product (x0 + i x1) (cos + i sin).
+  // bf16 and fp16 have no complex type: there the reference's formula runs in that dtype.
   DenseOp qkv_;
   torch::Tensor rotation_;
 };
@@ -56,12 +57,12 @@ TORCH_MODULE(EvaAttention);
 class SwiGluImpl : public torch::nn::Module {
  public:
   SwiGluImpl(int64_t width, int64_t hidden, double eps);
-  void prepare(ComputeMode mode);
+  void prepare(const ComputeTarget& target);
   // residual + mlp(x).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual) const;
 
  private:
-  ComputeMode mode_ = ComputeMode::kEager;
+  bool reference_ = true;
   Linear w1_{nullptr}, w2_{nullptr}, w3_{nullptr};
   LayerNorm ffn_ln_{nullptr};
 };
@@ -70,7 +71,7 @@ TORCH_MODULE(SwiGlu);
 class EvaBlockImpl : public torch::nn::Module {
  public:
   explicit EvaBlockImpl(const VisionConfig& config);
-  void prepare(ComputeMode mode);
+  void prepare(const ComputeTarget& target);
   torch::Tensor forward(const torch::Tensor& x) const;
 
  private:
@@ -85,14 +86,13 @@ TORCH_MODULE(EvaBlock);
 class EvaVisionTransformerImpl : public torch::nn::Module {
  public:
   explicit EvaVisionTransformerImpl(const VisionConfig& config);
-  void prepare(ComputeMode mode);
+  void prepare(const ComputeTarget& target);
   // pixels [B, 3, image_size, image_size] (normalised) -> last block output
   // [B, 1 + patches, width] (CLS first).
   torch::Tensor forward(const torch::Tensor& pixels) const;
 
  private:
   VisionConfig config_;
-  ComputeMode mode_ = ComputeMode::kEager;
   torch::Tensor cls_token_, pos_embed_;
   std::shared_ptr<ModuleNode> patch_embed_;
   torch::Tensor patch_weight_, patch_bias_;

@@ -1,6 +1,9 @@
 #include "encoder/model/layers.h"
 
 #include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cmath>
 
 #include <algorithm>
 
@@ -11,6 +14,7 @@ std::string compute_mode_name(ComputeMode mode) {
     case ComputeMode::kEager: return "eager";
     case ComputeMode::kFp32: return "fp32";
     case ComputeMode::kBf16: return "bf16";
+    case ComputeMode::kFp16: return "fp16";
   }
   return "unknown";
 }
@@ -18,13 +22,37 @@ std::string compute_mode_name(ComputeMode mode) {
 Result<ComputeMode> parse_compute_mode(const std::string& name) {
   if (name == "fp32") return ComputeMode::kFp32;
   if (name == "bf16") return ComputeMode::kBf16;
+  if (name == "fp16") return ComputeMode::kFp16;
   if (name == "eager") return ComputeMode::kEager;
-  return Status::invalid_argument("unknown dtype '" + name + "' (expected fp32, bf16 or eager)");
+  return Status::invalid_argument("unknown dtype '" + name +
+                                  "' (expected fp32, bf16, fp16 or eager)");
+}
+
+bool onednn_built() {
+#ifdef VISTA_WITH_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool ComputeTarget::onednn() const {
+  return !reference() && device.is_cpu() && allow_onednn && onednn_built();
+}
+
+torch::ScalarType ComputeTarget::dtype() const {
+  if (!device_path()) return torch::kFloat32;
+  switch (mode) {
+    case ComputeMode::kBf16: return torch::kBFloat16;
+    case ComputeMode::kFp16: return torch::kFloat16;
+    default: return torch::kFloat32;
+  }
 }
 
 const std::vector<std::string>& dtype_choices() {
   static const std::vector<std::string> kChoices = {"auto", compute_mode_name(ComputeMode::kFp32),
                                                     compute_mode_name(ComputeMode::kBf16),
+                                                    compute_mode_name(ComputeMode::kFp16),
                                                     compute_mode_name(ComputeMode::kEager)};
   return kChoices;
 }
@@ -41,12 +69,15 @@ torch::Tensor uninitialised(torch::IntArrayRef shape) {
   return torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat32).requires_grad(false));
 }
 
-DenseOp::DenseOp(const torch::Tensor& weight, const torch::Tensor& bias, ComputeMode mode) {
-  if (mode == ComputeMode::kEager) {
-    weight_ = weight;
-    bias_ = bias;
+DenseOp::DenseOp(const torch::Tensor& weight, const torch::Tensor& bias,
+                 const ComputeTarget& target) {
+  if (target.onednn()) {
+    packed_ =
+        std::make_shared<onednn::PackedLinear>(weight, bias, target.mode == ComputeMode::kBf16);
   } else {
-    packed_ = std::make_shared<onednn::PackedLinear>(weight, bias, mode == ComputeMode::kBf16);
+    // Contiguous once here, not on every call (a fused QKV weight is built contiguous anyway).
+    weight_ = weight.contiguous();
+    bias_ = bias.defined() ? bias.contiguous() : bias;
   }
 }
 
@@ -69,8 +100,8 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias = register_parameter("bias", uninitialised({out_features}), false);
 }
 
-void LinearImpl::prepare(ComputeMode mode) {
-  op_ = DenseOp(weight, bias, mode);
+void LinearImpl::prepare(const ComputeTarget& target) {
+  op_ = DenseOp(weight, bias, target);
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x, Epilogue epilogue,
@@ -85,7 +116,7 @@ LayerNormImpl::LayerNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) {
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) const {
-  if (mode_ != ComputeMode::kEager) return onednn::layer_norm(x, weight, bias, eps_);
+  if (onednn_) return onednn::layer_norm(x, weight, bias, eps_);
   return torch::layer_norm(x, {dim_}, weight, bias, eps_);
 }
 
@@ -98,12 +129,22 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) const {
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& additive_mask, double scale, ComputeMode mode) {
+                        const torch::Tensor& additive_mask, double scale,
+                        const ComputeTarget& target) {
   const int64_t batch = q.size(0), heads = q.size(1), nq = q.size(2), dim = q.size(3);
-  if (mode != ComputeMode::kEager) {
-    return onednn::attention(q, k, v, additive_mask, scale, mode == ComputeMode::kBf16)
+  if (target.onednn()) {
+    return onednn::attention(q, k, v, additive_mask, scale, target.mode == ComputeMode::kBf16)
         .view({batch, nq, heads * dim});
   }
+#if TORCH_VERSION_MAJOR >= 2
+  if (target.device_path()) {
+    TORCH_CHECK(std::abs(scale * std::sqrt(static_cast<double>(dim)) - 1.0) < 1e-12,
+                "fused attention scales by 1/sqrt(head dim)");
+    auto context = additive_mask.defined() ? at::scaled_dot_product_attention(q, k, v, additive_mask)
+                                           : at::scaled_dot_product_attention(q, k, v);
+    return context.transpose(1, 2).reshape({batch, nq, heads * dim});
+  }
+#endif
   auto scores = torch::matmul(q * scale, k.transpose(-2, -1));
   if (additive_mask.defined()) scores = scores + additive_mask;
   auto probs = torch::softmax(scores, -1);

@@ -1,5 +1,6 @@
 #include "encoder/model/onednn.h"
 
+#ifdef VISTA_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <functional>
@@ -402,3 +403,36 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
 }
 
 }  // namespace vista::encoder::onednn
+
+#else  // !VISTA_WITH_ONEDNN
+
+// A build without oneDNN (e.g. against a libtorch that does not ship its headers, as PyTorch's
+// wheels do): the layers never choose this path (ComputeTarget::onednn() is false), so these
+// are only reached by a direct call.
+namespace vista::encoder::onednn {
+namespace {
+[[noreturn]] void unavailable() {
+  TORCH_CHECK(false, "this build of Vista has no oneDNN path (VISTA_WITH_ONEDNN=OFF)");
+}
+}  // namespace
+
+bool bf16_supported() { return false; }
+
+struct PackedLinear::Impl {};
+
+PackedLinear::PackedLinear(const torch::Tensor&, const torch::Tensor&, bool) { unavailable(); }
+PackedLinear::~PackedLinear() = default;
+torch::Tensor PackedLinear::forward(const torch::Tensor&, Epilogue, const torch::Tensor&) const {
+  unavailable();
+}
+torch::Tensor attention(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                        const torch::Tensor&, double, bool) {
+  unavailable();
+}
+torch::Tensor layer_norm(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                         double) {
+  unavailable();
+}
+
+}  // namespace vista::encoder::onednn
+#endif  // VISTA_WITH_ONEDNN

@@ -19,8 +19,9 @@ std::string shape_string(torch::IntArrayRef sizes) {
   return out.str();
 }
 
-torch::Tensor l2_normalise(const torch::Tensor& x) {
-  // torch.nn.functional.normalize: x / max(||x||, 1e-12).
+torch::Tensor l2_normalise(const torch::Tensor& x_in) {
+  // torch.nn.functional.normalize: x / max(||x||, 1e-12), in fp32 whatever the network's dtype.
+  auto x = x_in.to(torch::kFloat32);
   return x / x.norm(2, -1, true).clamp_min(1e-12);
 }
 
@@ -127,35 +128,52 @@ Status VisualizedBgeImpl::load_weights(const NamedTensors& tensors, const std::s
     // checkpoint (contiguous tensors) this shares the checkpoint's memory.
     declared.at(name).set_data(source_tensor->contiguous());
   }
-  mode_ = ComputeMode::kEager;
+  target_ = ComputeTarget();
   return Status::ok();
 }
 
-void VisualizedBgeImpl::prepare(ComputeMode mode) {
+void VisualizedBgeImpl::prepare(const ComputeTarget& target) {
   torch::NoGradGuard no_grad;
-  mode_ = mode;
-  model_visual->visual->prepare(mode);
-  bge_encoder->prepare(mode);
-  visual_proj->prepare(mode);
-  for (const auto& module : modules()) {
-    if (auto* norm = module->as<LayerNormImpl>()) norm->prepare(mode);
+  target_ = target;
+  // Uploaded (and converted) once: every forward pass then reads the weights where it runs.
+  if (!target.device.is_cpu() || target.dtype() != torch::kFloat32) {
+    to(target.device, target.dtype());
   }
+  model_visual->visual->prepare(target);
+  bge_encoder->prepare(target);
+  visual_proj->prepare(target);
+  for (const auto& module : modules()) {
+    if (auto* norm = module->as<LayerNormImpl>()) norm->prepare(target);
+  }
+}
+
+torch::Tensor VisualizedBgeImpl::on_device(const torch::Tensor& t) const {
+  if (t.device() == target_.device) return t;
+  return t.to(target_.device, /*non_blocking=*/true);
+}
+
+torch::Tensor VisualizedBgeImpl::attention_bias(const torch::Tensor& mask) const {
+  if (target_.device_path() && mask.device().is_cpu() && mask.all().item<bool>()) {
+    return torch::Tensor();
+  }
+  return additive_attention_mask(mask).to(target_.device, target_.dtype(), /*non_blocking=*/true);
 }
 
 torch::Tensor VisualizedBgeImpl::encode_text(const torch::Tensor& ids,
                                              const torch::Tensor& mask) const {
   const int64_t length = ids.size(1);
-  auto positions = torch::arange(length, torch::kLong);
-  auto x = bge_embeddings->forward(ids, positions);
-  x = bge_encoder->forward(x, additive_attention_mask(mask));
+  auto positions = on_device(torch::arange(length, torch::kLong));
+  auto x = bge_embeddings->forward(on_device(ids), positions);
+  x = bge_encoder->forward(x, attention_bias(mask));
   return l2_normalise(x.select(1, 0));
 }
 
 torch::Tensor VisualizedBgeImpl::image_tokens(const torch::Tensor& pixels) const {
-  auto tokens = model_visual->visual->forward(pixels).slice(1, 1);  // drop the vision CLS
+  auto input = pixels.to(target_.device, target_.dtype(), /*non_blocking=*/true);
+  auto tokens = model_visual->visual->forward(input).slice(1, 1);  // drop the vision CLS
   auto x = visual_proj->forward(tokens);
   const int64_t n = x.size(1);
-  auto positions = torch::arange(1, 1 + n, torch::kLong);
+  auto positions = on_device(torch::arange(1, 1 + n, torch::kLong));
   x = x + bge_embeddings->position_embeddings->forward(positions);
   return bge_embeddings->layer_norm->forward(x);
 }
@@ -169,10 +187,10 @@ torch::Tensor VisualizedBgeImpl::encode_mm(const torch::Tensor& pixels, const to
   // Text positions: [CLS] keeps 0, the rest continue after the image tokens (n+1, n+2, ...).
   auto positions = torch::arange(n, n + length, torch::kLong);
   positions[0] = 0;
-  auto text = bge_embeddings->forward(ids, positions);
+  auto text = bge_embeddings->forward(on_device(ids), on_device(positions));
   auto sequence = torch::cat({text.slice(1, 0, 1), image, text.slice(1, 1)}, 1);
   auto full_mask = torch::cat({torch::ones({batch, n + 1}, mask.options()), mask.slice(1, 1)}, 1);
-  auto x = bge_encoder->forward(sequence, additive_attention_mask(full_mask));
+  auto x = bge_encoder->forward(sequence, attention_bias(full_mask));
   return l2_normalise(x.select(1, 0));
 }
 

@@ -49,15 +49,21 @@ class VisualizedBgeImpl : public torch::nn::Module {
   // storage (no copy). `source` names the checkpoint in messages. Call prepare() afterwards.
   Status load_weights(const NamedTensors& tensors, const std::string& source);
 
-  // Lays the weights out for `mode` (see ComputeMode). Re-run after changing weights.
-  void prepare(ComputeMode mode);
-  ComputeMode mode() const { return mode_; }
+  // Lays the weights out for `target` (see ComputeTarget). For a CUDA device, or another dtype
+  // than fp32, the network's tensors are first moved there and converted, once. Re-run after
+  // changing weights.
+  void prepare(const ComputeTarget& target);
+  ComputeMode mode() const { return target_.mode; }
+  const ComputeTarget& target() const { return target_; }
 
+  // Inputs may be on any device: they are copied to the target's (asynchronously from pinned
+  // memory). Outputs are fp32 on the target's device.
+  //
   // Text alone: ids and 0/1 mask [B, T] (int64). Returns L2-normalised CLS vectors [B, D].
   torch::Tensor encode_text(const torch::Tensor& ids, const torch::Tensor& mask) const;
 
   // Image tokens ready for BERT: vision tower without its CLS, visual_proj, + positions 1..n,
-  // embeddings LayerNorm. pixels [B, 3, S, S] -> [B, n, D].
+  // embeddings LayerNorm. pixels [B, 3, S, S] (fp32 or the target's dtype) -> [B, n, D].
   torch::Tensor image_tokens(const torch::Tensor& pixels) const;
 
   // Image with text (an empty prompt [CLS][SEP] for an image alone): sequence
@@ -73,8 +79,14 @@ class VisualizedBgeImpl : public torch::nn::Module {
   BertPooler bge_pooler{nullptr};
 
  private:
+  torch::Tensor on_device(const torch::Tensor& t) const;
+  // The additive mask for a 0/1 mask [B, L] on the target's device and dtype; undefined on the
+  // device path when nothing is masked (adding zeros changes nothing, and fused attention is
+  // fastest without a mask).
+  torch::Tensor attention_bias(const torch::Tensor& mask) const;
+
   ModelConfig config_;
-  ComputeMode mode_ = ComputeMode::kEager;
+  ComputeTarget target_;
 };
 TORCH_MODULE(VisualizedBge);
 

@@ -88,25 +88,32 @@ function expectedLeaders(query, ids) {
 // ---- server ---------------------------------------------------------------------------------------
 
 let server = null;
-let serverLog = "";
+let modelless = null;
 let baseUrl = "";
 let tmp = "";
+let lastServerLog = () => "";
 let context = null;
 let page = null;
 const consoleErrors = [];
 
-function startServer(dataDir) {
+// Starts `vista serve`; `withModel` false: no model (none given, none in $VISTA_MODEL, none in the
+// working directory), so the server serves stored collections only.
+function startServer(dataDir, withModel = true) {
   return new Promise((resolve, reject) => {
-    const child = spawn(vistaBinary, ["serve", "--data", dataDir, "--model", path.join(goldenDir, "tiny-model"),
-                                      "--host", "127.0.0.1", "--port", "0"],
-                        { stdio: ["ignore", "pipe", "pipe"] });
-    server = child;
+    const args = ["serve", "--data", dataDir, "--host", "127.0.0.1", "--port", "0"];
+    if (withModel) args.push("--model", path.join(goldenDir, "tiny-model"));
+    const env = Object.assign({}, process.env);
+    delete env.VISTA_MODEL;
+    let serverLog = "";
+    const child = spawn(vistaBinary, args, { stdio: ["ignore", "pipe", "pipe"], env, cwd: tmp });
+    if (withModel) server = child; else modelless = child;
     const timer = setTimeout(() => reject(new Error(`no listening address in the server log within 120 s:\n${serverLog}`)), 120000);
     const onData = (chunk) => {
       serverLog += chunk.toString();
       const m = serverLog.match(/(?:127\.0\.0\.1|localhost):(\d{2,5})\b/);
       if (m) { clearTimeout(timer); resolve(Number(m[1])); }
     };
+    if (withModel) lastServerLog = () => serverLog;
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     child.on("exit", (code, signal) => {
@@ -127,7 +134,7 @@ async function waitReady() {
     } catch (e) { last = e.message; }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`server not ready within 120 s (last answer: ${last})\n${serverLog}`);
+  throw new Error(`server not ready within 120 s (last answer: ${last})\n${lastServerLog()}`);
 }
 
 async function call(method, route, body) {
@@ -178,10 +185,11 @@ after(async () => {
     await page.screenshot({ path: path.join(outDir, "web.png"), fullPage: true }).catch(() => {});
   }
   if (context) await context.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    const timer = setTimeout(() => server.kill("SIGKILL"), 20000);
+  for (const child of [server, modelless]) {
+    if (!child || child.exitCode !== null) continue;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20000);
     await exited;
     clearTimeout(timer);
   }
@@ -291,6 +299,67 @@ test("the web page searches by text, adds a picture, and searches by that pictur
                  "focus lands on the first result");
   });
 
+  await t.test("after more like this, the form shows that query and repeats it", async () => {
+    assert.equal(await page.isVisible("#like-chip"), true, "the form says which document");
+    assert.equal(await page.textContent("#like-name"), "dragon02.png");
+    assert.equal(await page.inputValue("#q"), "", "the old text is gone");
+    assert.equal(await page.isVisible("#qimg-chosen"), false, "the old picture is gone");
+    assert.match(await page.textContent("#results-title"), /like dragon02\.png/);
+    const { request } = await searchWith(() => page.click("#search-btn"));
+    assert.equal(request.id, "dragon02.png");
+    assert.equal(request.text, undefined);
+  });
+
+  await t.test("load more asks for the next page and appends it", async () => {
+    await page.fill("#k", "3");
+    await page.fill("#q", QUERY_TEXT);
+    assert.equal(await page.isVisible("#like-chip"), false, "typing replaces the like query");
+    const first = await searchWith(() => page.press("#q", "Enter"));
+    assert.equal(first.body.hits.length, 3);
+    assert.equal(await page.isVisible("#load-more"), true);
+    const answered = page.waitForResponse((r) => r.url().endsWith(`/v1/collections/${COLLECTION}/search`));
+    await page.click("#load-more");
+    const res = await answered;
+    const request = JSON.parse(res.request().postData());
+    assert.equal(request.offset, 3);
+    assert.equal(request.text, QUERY_TEXT);
+    const more = await res.json();
+    await page.waitForFunction((n) => document.querySelectorAll("#grid .card").length === n,
+                               3 + more.hits.length);
+    const ids = await gridIds();
+    assert.deepEqual(ids.slice(3), more.hits.map((h) => h.id));
+    assert.equal(new Set(ids).size, ids.length, "no hit twice");
+    await page.fill("#k", "12");
+  });
+
+  await t.test("a document can be deleted from its card", async () => {
+    await page.fill("#q", QUERY_TEXT);
+    await searchWith(() => page.press("#q", "Enter"));
+    const victim = "wiki_candi_1.jpg";
+    page.once("dialog", (d) => d.accept());
+    const deleted = page.waitForResponse((r) => r.request().method() === "DELETE");
+    await page.click(`#grid .card[data-id="${victim}"] button.delete`);
+    assert.equal((await deleted).status(), 200);
+    await page.waitForFunction((id) => !document.querySelector(`#grid .card[data-id="${id}"]`), victim);
+    await page.waitForFunction(() => /\b6 documents\b/.test(document.getElementById("collection-count").textContent));
+    const gone = await fetch(`${baseUrl}/v1/collections/${COLLECTION}/documents/${victim}`);
+    assert.equal(gone.status, 404);
+  });
+
+  await t.test("every file that is not uploaded is named", async () => {
+    const notes = path.join(tmp, "notes.txt");
+    fs.writeFileSync(notes, "not a picture");
+    await page.setInputFiles("#up-input", [path.join(imagesDir, UPLOADED), notes]);
+    assert.match(await page.textContent("#up-picked"), /notes\.txt/);
+    await page.click("#up-btn");
+    await page.waitForSelector("#up-files li.skipped");
+    await page.waitForSelector("#up-files li.ok");
+    const skipped = await page.textContent("#up-files li.skipped");
+    assert.match(skipped, /notes\.txt/);
+    assert.match(skipped, /not a picture/);
+    await page.waitForFunction(() => /notes\.txt/.test(document.getElementById("up-picked").textContent));
+  });
+
   await t.test("an invalid filter is caught before sending", async () => {
     let sent = 0;
     const count = (r) => { if (r.url().endsWith("/search")) sent++; };
@@ -306,6 +375,8 @@ test("the web page searches by text, adds a picture, and searches by that pictur
   });
 
   await t.test("text and picture together, then the screenshot", async () => {
+    await page.setInputFiles("#qimg-input", path.join(imagesDir, UPLOADED));
+    await page.waitForSelector("#qimg-chosen:not([hidden])");
     await page.fill("#q", "a dragon");
     const { request, body } = await searchWith(() => page.press("#q", "Enter"));
     assert.equal(request.text, "a dragon");
@@ -319,4 +390,19 @@ test("the web page searches by text, adds a picture, and searches by that pictur
   });
 
   assert.deepEqual(consoleErrors, [], "no console errors");
+});
+
+test("without a model the page turns off what the server cannot do", async () => {
+  const port = await startServer(path.join(tmp, "data-no-model"), false);
+  const other = await context.newPage();
+  try {
+    await other.goto(`http://127.0.0.1:${port}/`);
+    await other.waitForSelector("html[data-ready=true]");
+    assert.equal(await other.isVisible("#no-model-note"), true);
+    assert.equal(await other.isDisabled("#q"), true, "text search is off");
+    assert.equal(await other.isDisabled("#qimg-input"), true, "picture search is off");
+    assert.equal(await other.isDisabled("#up-btn"), true, "uploads are off");
+  } finally {
+    await other.close();
+  }
 });

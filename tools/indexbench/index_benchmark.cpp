@@ -1,5 +1,7 @@
 #include "tools/indexbench/index_benchmark.h"
 
+#include "tools/indexbench/build_watch.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -283,6 +285,14 @@ Result<std::vector<BenchmarkRow>> run_index_benchmark(const BenchmarkDataset& da
       const bool vista = std::string(path) == "vista";
       if (vista ? !c.run_vista : !c.run_faiss) continue;
       std::unique_ptr<SearchTarget> target;
+      // FAISS prints its warnings straight to stderr: they go to the log, counted; and a build
+      // that takes a while says so every few seconds.
+      FaissWarningCapture faiss_warnings(spec + " " + path);
+      Heartbeat heartbeat(
+          [&](double seconds) {
+            say(spec + " " + path + ": still building (" + fixed(seconds, 0) + " s)");
+          },
+          std::chrono::seconds(5));
       if (vista) {
         say(spec + " vista: building through engine::Collection (" +
             std::to_string(data.base.rows) + " vectors)");
@@ -299,6 +309,7 @@ Result<std::vector<BenchmarkRow>> run_index_benchmark(const BenchmarkDataset& da
                  : std::string()));
         VISTA_ASSIGN_OR_RETURN(target, build_faiss_target(spec, data.base, train));
       }
+      faiss_warnings.finish();
       say(spec + " " + path + ": built in " + fixed(target->build_seconds(), 1) + " s, " +
           fixed(target->bytes_per_vector(), 0) + " bytes/vector");
       for (int value : values) {

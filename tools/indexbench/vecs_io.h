@@ -13,12 +13,13 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/limits.h"
 #include "common/status.h"
 
 namespace vista::indexbench {
 
 // Largest dimension a reader accepts; beyond it a "dimension" is taken as a sign of garbage.
-inline constexpr int kMaxVecsDimension = 65536;
+inline constexpr int kMaxVecsDimension = kMaxDimension;
 
 // Row-major rows x dim matrix.
 template <typename T>
