@@ -1,6 +1,7 @@
 // POST /v1/collections/{name}/import: a segment (engine/segment.h) into a collection, by a path
-// under security.image_roots (JSON {"segment": "/path/to/segment"}) or uploaded as
-// multipart/form-data with one part per segment file, each named after its file.
+// under security.image_roots (JSON {"segment": "/path/to/segment"}; `vista import`, which
+// carries the local token, may name any path) or uploaded as multipart/form-data with one part
+// per segment file, each named after its file.
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -42,7 +43,12 @@ class UploadDir {
 
 }  // namespace
 
-engine::Segment Service::segment_at(const std::string& path) const {
+engine::Segment Service::segment_at(const std::string& path, bool local) const {
+  if (local) {
+    auto segment = engine::Segment::open(path);
+    if (!segment.is_ok()) fail(segment.status(), true, "reading a segment");
+    return std::move(segment).value();
+  }
   if (!guard_.enabled())
     throw ApiError::forbidden(
         "importing a segment by path needs security.image_roots; upload it instead");
@@ -74,7 +80,7 @@ void Service::import_segment(const httplib::Request& req, httplib::Response& res
     r.finish();
     if (!path) throw ApiError::malformed("the request body needs \"segment\": a folder path");
     options.index_spec = index.value_or("");
-    segment = segment_at(*path);
+    segment = segment_at(*path, is_local(req));
   } else {
     upload.emplace();
     for (const auto& [part, data] : req.files) {
@@ -104,7 +110,7 @@ void Service::import_segment(const httplib::Request& req, httplib::Response& res
 
   // The server searches with its own model: vectors of other weights would be unsearchable.
   if (auto served = engine_->model_identity();
-      served.is_ok() && served->checkpoint_hash != segment->manifest().model.checkpoint_hash) {
+      served.is_ok() && !served->same_model(segment->manifest().model)) {
     fail(Status::failed_precondition("the segment holds vectors of model " +
                                      segment->manifest().model.to_string() +
                                      ", but this server encodes with model " +

@@ -200,8 +200,7 @@ httplib::Server::HandlerResponse Service::pre_route(const httplib::Request& req,
         ApiError::overloaded("the server is shutting down; retry later", settings_.retry_after_s);
     return httplib::Server::HandlerResponse::Unhandled;
   }
-  if (local_token_.matches(req.get_header_value(kLocalTokenHeader)))
-    return httplib::Server::HandlerResponse::Unhandled;
+  if (is_local(req)) return httplib::Server::HandlerResponse::Unhandled;
   if (st.route->access == Access::kLocal) {
     st.early = ApiError::forbidden(st.route->method + " " + st.route->label +
                                    " reads files on the server's machine: only `vista` commands "
@@ -407,6 +406,10 @@ bool Service::not_modified(const httplib::Request& req, httplib::Response& res,
   if (req.get_header_value("If-None-Match") != etag) return false;
   res.status = 304;
   return true;
+}
+
+bool Service::is_local(const httplib::Request& req) const {
+  return local_token_.matches(req.get_header_value(kLocalTokenHeader));
 }
 
 void Service::send_json(httplib::Response& res, int status, const json& body) const {

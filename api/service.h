@@ -130,8 +130,12 @@ class Service {
   std::shared_ptr<engine::Collection> collection(const std::string& name) const;
   // Decodes a base64 image field, checking the byte limit.
   std::string image_from_base64(const std::string& text, const std::string& where) const;
-  // Opens a segment folder inside the roots (every file it lists checked too).
-  engine::Segment segment_at(const std::string& path) const;
+  // True when the request carries the data directory's local token: it comes from a `vista`
+  // command on this machine, which may read any file its user can.
+  bool is_local(const httplib::Request& req) const;
+  // Opens a segment folder: for a local request anywhere, otherwise inside the roots (every
+  // file it lists checked too).
+  engine::Segment segment_at(const std::string& path, bool local) const;
   // Reads an image_path inside the roots.
   ConfinedFile image_from_path(const std::string& path) const;
   void check_text(const std::optional<std::string>& text, const std::string& where) const;

@@ -1,12 +1,15 @@
 // `vista import`: segments written by `vista ingest --segment-out` into a collection
-// (engine/segment.h), each atomically and at most once.
+// (engine/segment.h), each atomically and at most once, through the data directory's one door
+// (POST /v1/collections/{name}/import to the running server, or the same route in-process).
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "cli/engine_args.h"
+#include "cli/data_client.h"
+#include "engine/catalog.h"
 #include "engine/segment.h"
 
 namespace {
@@ -30,69 +33,75 @@ vista::cli::CommandRunner setup_import(CLI::App& sub) {
       ->required();
 
   return [a]() -> int {
-    // Every segment's manifest is checked before anything is imported.
+    namespace fs = std::filesystem;
+    // Every segment's manifest is checked before anything is imported. Paths travel to whoever
+    // imports, maybe a server with another working directory: they are made absolute.
     std::vector<vista::engine::Segment> segments;
+    std::vector<std::string> paths;
     for (const auto& dir : a->segments) {
       auto segment = vista::engine::Segment::open(dir);
       if (!segment.is_ok()) return vista::cli::report_failure(segment.status());
+      std::error_code ec;
+      const fs::path absolute = fs::absolute(dir, ec);
+      paths.push_back((ec ? fs::path(dir) : absolute).lexically_normal().string());
       segments.push_back(std::move(segment).value());
     }
-    auto engine = a->engine.open(/*with_model=*/false, /*must_exist=*/false);
-    if (!engine.is_ok()) return vista::cli::report_failure(engine.status());
-
-    // One process at a time may open a collection: while a server holds it, say what to do.
-    if (auto held = (*engine)->catalog().get(a->collection);
-        held.status().code() == vista::StatusCode::kFailedPrecondition) {
-      (void)(*engine)->close();
-      return vista::cli::report_failure(vista::Status::failed_precondition(
-          held.status().message() + "; if `vista serve` holds " + a->engine.data_dir +
-          ", stop it and run this again, or import through its REST API (POST /v1/collections/" +
-          a->collection + "/import, docs/api.md)"));
-    }
-    vista::engine::SegmentImportOptions options;
-    options.index_spec = a->index_spec;
+    if (vista::Status s = vista::engine::Catalog::validate_name(a->collection); !s.is_ok())
+      return vista::cli::report_failure(s);
+    // Through the data directory's one door (cli/data_client.h): the running server when there
+    // is one, else this process. Segments carry their vectors: no model is loaded here.
+    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
+                                               /*must_exist=*/false);
+    if (!client.is_ok()) return vista::cli::report_failure(client.status());
+    const std::string route = vista::cli::collection_path(a->collection, "/import");
     nlohmann::json report = nlohmann::json::array();
     int64_t documents = 0, imported = 0, skipped = 0;
     double seconds = 0;
     int64_t count = 0;
-    for (const auto& segment : segments) {
-      auto r = vista::engine::import_segment((*engine)->catalog(), a->collection, segment, options);
+    for (size_t i = 0; i < segments.size(); ++i) {
+      nlohmann::json request = {{"segment", paths[i]}};
+      if (!a->index_spec.empty()) request["index"] = a->index_spec;
+      auto r = (*client)->call("POST", route, {}, request);
       if (!r.is_ok()) {
         const vista::Status s = r.status();
-        (void)(*engine)->close();
+        (void)(*client)->close();
         std::fprintf(stderr, "%lld of %zu segment(s) imported before this one; run the same "
                              "command again to finish (imported segments are skipped)\n",
                      static_cast<long long>(imported + skipped), segments.size());
-        return vista::cli::report_failure(s.with_context("segment " + segment.dir().string()));
+        return vista::cli::report_failure(s.with_context("segment " + paths[i]));
       }
-      const auto& m = segment.manifest();
-      count = r->collection_count;
-      if (r->already_imported) {
+      const auto& m = segments[i].manifest();
+      const bool already = (*r)["already_imported"].get<bool>();
+      const double elapsed_s = (*r)["took_ms"].get<double>() / 1000.0;
+      count = (*r)["count"].get<int64_t>();
+      if (already) {
         ++skipped;
       } else {
         ++imported;
         documents += m.count;
-        seconds += r->elapsed_seconds;
+        seconds += elapsed_s;
       }
-      report.push_back({{"segment", segment.dir().string()},
-                        {"id", r->segment_id},
-                        {"shard", m.shard ? nlohmann::json(m.shard->to_string()) : nlohmann::json()},
-                        {"already_imported", r->already_imported},
-                        {"inserted", r->inserted},
-                        {"updated", r->updated},
-                        {"unchanged", r->unchanged},
-                        {"elapsed_s", r->elapsed_seconds}});
+      report.push_back({{"segment", paths[i]},
+                        {"id", (*r)["segment_id"]},
+                        {"shard", (*r)["shard"]},
+                        {"already_imported", already},
+                        {"inserted", (*r)["inserted"]},
+                        {"updated", (*r)["updated"]},
+                        {"unchanged", (*r)["unchanged"]},
+                        {"elapsed_s", elapsed_s}});
       if (!a->json) {
-        if (r->already_imported)
-          std::printf("segment %s: imported before; skipped\n", segment.dir().string().c_str());
+        if (already)
+          std::printf("segment %s: imported before; skipped\n", a->segments[i].c_str());
         else
           std::printf("segment %s: %lld inserted, %lld updated, %lld unchanged in %.2f s\n",
-                      segment.dir().string().c_str(), static_cast<long long>(r->inserted),
-                      static_cast<long long>(r->updated), static_cast<long long>(r->unchanged),
-                      r->elapsed_seconds);
+                      a->segments[i].c_str(), (*r)["inserted"].get<long long>(),
+                      (*r)["updated"].get<long long>(), (*r)["unchanged"].get<long long>(),
+                      elapsed_s);
       }
     }
-    vista::Status closed = (*engine)->close();
+    const std::string server = (*client)->server_url();
+    const std::string through = server.empty() ? "" : " through " + server;
+    vista::Status closed = (*client)->close();
     if (!closed.is_ok()) return vista::cli::report_failure(closed);
     const double rate = seconds > 0 ? static_cast<double>(documents) / seconds : 0;
     if (a->json) {
@@ -102,15 +111,16 @@ vista::cli::CommandRunner setup_import(CLI::App& sub) {
                                   {"skipped", skipped},
                                   {"documents", documents},
                                   {"documents_per_s", rate},
-                                  {"count", count}}
+                                  {"count", count},
+                                  {"server", server.empty() ? nlohmann::json() : nlohmann::json(server)}}
                        .dump()
                 << "\n";
     } else {
-      std::printf("done '%s': %lld segment(s) imported, %lld skipped (imported before), %lld "
+      std::printf("done '%s'%s: %lld segment(s) imported, %lld skipped (imported before), %lld "
                   "documents at %.0f documents/s; the collection holds %lld documents\n",
-                  a->collection.c_str(), static_cast<long long>(imported),
-                  static_cast<long long>(skipped), static_cast<long long>(documents), rate,
-                  static_cast<long long>(count));
+                  a->collection.c_str(), through.c_str(),
+                  static_cast<long long>(imported), static_cast<long long>(skipped),
+                  static_cast<long long>(documents), rate, static_cast<long long>(count));
     }
     return 0;
   };

@@ -313,14 +313,6 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                    s.collection.c_str());
     if (a->json) {
       nlohmann::json j = vista::engine::ingest_summary_json(s);
-      if (s.stages.wall_seconds > 0)
-        j["stages"] = {{"bounded_by", s.stages.bounding_stage()},
-                       {"prepare_threads", s.stages.prepare_threads},
-                       {"busy",
-                        {{"reading", s.stages.busy("reading")},
-                         {"decoding", s.stages.busy("decoding")},
-                         {"encoding", s.stages.busy("encoding")},
-                         {"writing", s.stages.busy("writing")}}}};
       if (segment) {
         j.erase("collection");
         j["segment"] = a->segment_out;
@@ -340,7 +332,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
                   format_duration(s.elapsed_seconds).c_str(), s.encoded_per_second(),
                   staging ? "segment" : "collection",
                   static_cast<long long>(segment ? segment->count : s.collection_count));
-      if (s.inserted + s.updated > 0) {
+      if (s.inserted + s.updated > 0 && s.stages.wall_seconds > 0) {
         const auto& st = s.stages;
         std::printf(
             "bounded by %s; busy: reading %.0f%% and decoding %.0f%% of %d thread(s), encoding "

@@ -29,6 +29,22 @@ json ingest_summary_json(const IngestSummary& s) {
     failures.push_back(std::move(one));
   }
   j["first_failures"] = std::move(failures);
+  // Which stage bounded the rate; absent when nothing was timed (nothing encoded or written).
+  const IngestStages& st = s.stages;
+  if (st.wall_seconds > 0)
+    j["stages"] = {{"bounded_by", st.bounding_stage()},
+                   {"prepare_threads", st.prepare_threads},
+                   {"wall_s", st.wall_seconds},
+                   {"seconds",
+                    {{"reading", st.reading_seconds},
+                     {"decoding", st.decoding_seconds},
+                     {"encoding", st.encoding_seconds},
+                     {"writing", st.writing_seconds}}},
+                   {"busy",
+                    {{"reading", st.busy("reading")},
+                     {"decoding", st.busy("decoding")},
+                     {"encoding", st.busy("encoding")},
+                     {"writing", st.busy("writing")}}}};
   return j;
 }
 
@@ -68,6 +84,16 @@ Result<IngestSummary> ingest_summary_from_json(const json& j) {
       one.code = f.at("code").get<std::string>();
       if (f.contains("id")) one.id = f["id"].get<std::string>();
       s.first_failures.push_back(std::move(one));
+    }
+    if (j.contains("stages")) {
+      const json& st = j["stages"];
+      s.stages.prepare_threads = st.at("prepare_threads").get<int>();
+      s.stages.wall_seconds = st.at("wall_s").get<double>();
+      const json& seconds = st.at("seconds");
+      s.stages.reading_seconds = seconds.at("reading").get<double>();
+      s.stages.decoding_seconds = seconds.at("decoding").get<double>();
+      s.stages.encoding_seconds = seconds.at("encoding").get<double>();
+      s.stages.writing_seconds = seconds.at("writing").get<double>();
     }
   } catch (const json::exception& e) {
     return Status::invalid_argument(std::string("malformed ingestion summary: ") + e.what());

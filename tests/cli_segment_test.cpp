@@ -239,14 +239,23 @@ TEST_F(CliSegmentTest, KilledShardResumesFromItsStagingCollection) {
   EXPECT_FALSE(fs::exists(engine::segment_staging_dir(out)));
 }
 
-// While `vista serve` holds the collection, the CLI cannot open it: it says so and how to
-// import anyway, and changes nothing.
-TEST_F(CliSegmentTest, ImportIntoACollectionAServerHoldsSaysWhatToDo) {
-  const fs::path out = tmp_.path() / "seg";
-  ASSERT_LE(shard(0, 1, out).exit_code, 1);
+// While `vista serve` holds the data directory, `vista import` goes through it (the one door,
+// with the local token, so the segment need not lie under security.image_roots, which this
+// server does not set); a REST client without the token may not name a path there.
+TEST_F(CliSegmentTest, ImportGoesThroughTheServerHoldingTheDirectory) {
+  const fs::path first = tmp_.path() / "seg" / "shard-0";
+  const fs::path second = tmp_.path() / "seg" / "shard-1";
+  ASSERT_LE(shard(0, 2, first).exit_code, 1);
+  ASSERT_LE(shard(1, 2, second).exit_code, 1);
+  const int64_t first_count = engine::Segment::open(first)->manifest().count;
+  const int64_t second_count = engine::Segment::open(second)->manifest().count;
+  ASSERT_GT(first_count, 0);
+  ASSERT_GT(second_count, 0);
   const fs::path data = tmp_.path() / "data";
-  ASSERT_EQ(vista({"import", "--data", data.string(), "--collection", "c", out.string()}).exit_code,
-            0);
+  ChildExit alone = vista({"import", "--data", data.string(), "--collection", "c", first.string()});
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_EQ(alone.out.find(" through "), std::string::npos) << alone.out;
+
   const fs::path log = tmp_.path() / "serve.log";
   vista::testing::ServeProcess serve(
       {"serve", "--data", data.string(), "--model", model_, "--port", "0"}, log);
@@ -257,13 +266,35 @@ TEST_F(CliSegmentTest, ImportIntoACollectionAServerHoldsSaysWhatToDo) {
   ASSERT_TRUE(held);
   ASSERT_EQ(held->status, 200) << held->body;
 
-  ChildExit r = vista({"import", "--data", data.string(), "--collection", "c", out.string()});
-  EXPECT_EQ(r.exit_code, 4) << r.err;
-  EXPECT_NE(r.err.find("POST /v1/collections/c/import"), std::string::npos) << r.err;
+  ChildExit r = vista({"import", "--data", data.string(), "--collection", "c", "--json",
+                       second.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json summary = json::parse(r.out);
+  EXPECT_EQ(summary["server"], "http://127.0.0.1:" + std::to_string(port)) << r.out;
+  EXPECT_EQ(summary["imported"], 1) << r.out;
+  EXPECT_EQ(summary["count"], first_count + second_count) << r.out;
   auto info = client.Get("/v1/collections/c");
   ASSERT_TRUE(info);
-  EXPECT_EQ(vista::testing::body_json(info)["count"],
-            engine::Segment::open(out)->manifest().count);
+  EXPECT_EQ(vista::testing::body_json(info)["count"], first_count + second_count);
+
+  // Importing both again changes nothing.
+  ChildExit again = vista({"import", "--data", data.string(), "--collection", "c",
+                           first.string(), second.string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find(first.string() + ": imported before; skipped"), std::string::npos)
+      << again.out;
+  EXPECT_NE(again.out.find(second.string() + ": imported before; skipped"), std::string::npos)
+      << again.out;
+  info = client.Get("/v1/collections/c");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(vista::testing::body_json(info)["count"], first_count + second_count);
+
+  // Without the local token a path needs image roots.
+  auto foreign = vista::testing::post_json(client, "/v1/collections/c/import",
+                                           {{"segment", second.string()}});
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 403) << foreign->body;
+  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << vista::testing::read_text_file(log);
 }
 
 TEST_F(CliSegmentTest, SegmentOfAnotherModelIsRefusedNamingBoth) {

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "engine/engine.h"
+#include "engine/ingest_report.h"
 #include "engine/ingest_source.h"
 #include "tests/test_support.h"
 
@@ -310,6 +311,16 @@ TEST_F(IngestorTest, GoldenImagesAreStoredAndTheBadFilesReported) {
   EXPECT_LE(s.stages.busy("encoding"), 1.01);
   const std::set<std::string> stages = {"reading", "decoding", "encoding", "writing"};
   EXPECT_TRUE(stages.count(s.stages.bounding_stage())) << s.stages.bounding_stage();
+  // The summary a server streams to `vista ingest` carries the stage times: the command names
+  // the same bounding stage and thread count as an in-process run.
+  const nlohmann::json sent = ingest_summary_json(s);
+  ASSERT_TRUE(sent.contains("stages")) << sent;
+  auto received = ingest_summary_from_json(nlohmann::json::parse(sent.dump()));
+  ASSERT_TRUE(received.is_ok()) << received.status();
+  EXPECT_EQ(received->stages.prepare_threads, s.stages.prepare_threads);
+  EXPECT_EQ(received->stages.bounding_stage(), s.stages.bounding_stage());
+  EXPECT_DOUBLE_EQ(received->stages.busy("decoding"), s.stages.busy("decoding"));
+  EXPECT_DOUBLE_EQ(received->stages.busy("encoding"), s.stages.busy("encoding"));
 
   // Querying with any stored image finds that image first.
   SearchOptions options;
