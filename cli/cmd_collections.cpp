@@ -17,13 +17,9 @@ vista::cli::CommandRunner setup_collections(CLI::App& sub) {
   sub.add_flag("--json", a->json,
                "print the REST response of GET /v1/collections: {\"collections\": [...]}");
   return [a]() -> int {
-    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
-                                               /*must_exist=*/true);
-    if (!client.is_ok()) return vista::cli::report_failure(client.status());
-    auto listed = (*client)->call("GET", "/v1/collections");
-    vista::Status closed = (*client)->close();
+    auto listed = vista::cli::call_once(a->engine, /*with_model=*/false, /*must_exist=*/true,
+                                        "GET", "/v1/collections");
     if (!listed.is_ok()) return vista::cli::report_failure(listed.status());
-    if (!closed.is_ok()) return vista::cli::report_failure(closed);
     const nlohmann::json& list = (*listed)["collections"];
     if (a->json) {
       std::cout << listed->dump() << "\n";

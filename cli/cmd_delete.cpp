@@ -39,14 +39,10 @@ vista::cli::CommandRunner setup_delete(CLI::App& sub) {
     } else {
       body["ids"] = a->ids;
     }
-    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
-                                               /*must_exist=*/true);
-    if (!client.is_ok()) return vista::cli::report_failure(client.status());
-    auto removed = (*client)->call(
-        "POST", vista::cli::collection_path(a->collection, "/documents/delete"), {}, body);
-    vista::Status closed = (*client)->close();
+    auto removed = vista::cli::call_once(
+        a->engine, /*with_model=*/false, /*must_exist=*/true, "POST",
+        vista::cli::collection_path(a->collection, "/documents/delete"), {}, body);
     if (!removed.is_ok()) return vista::cli::report_failure(removed.status());
-    if (!closed.is_ok()) return vista::cli::report_failure(closed);
     const auto missing = removed->value("missing", nlohmann::json::array());
     if (a->json) {
       std::cout << removed->dump() << "\n";

@@ -19,13 +19,9 @@ vista::cli::CommandRunner setup_drop(CLI::App& sub) {
       ->required();
   sub.add_flag("--json", a->json, "print the REST response: {\"name\", \"deleted\": true}");
   return [a]() -> int {
-    auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
-                                               /*must_exist=*/true);
-    if (!client.is_ok()) return vista::cli::report_failure(client.status());
-    auto dropped = (*client)->call("DELETE", vista::cli::collection_path(a->collection));
-    vista::Status closed = (*client)->close();
+    auto dropped = vista::cli::call_once(a->engine, /*with_model=*/false, /*must_exist=*/true,
+                                         "DELETE", vista::cli::collection_path(a->collection));
     if (!dropped.is_ok()) return vista::cli::report_failure(dropped.status());
-    if (!closed.is_ok()) return vista::cli::report_failure(closed);
     if (a->json)
       std::cout << dropped->dump() << "\n";
     else

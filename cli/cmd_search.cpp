@@ -84,13 +84,10 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
     if (vista::Status s = a->engine.check_collection(a->collection); !s.is_ok())
       return vista::cli::report_failure(s);
     const bool needs_model = a->text || a->image;
-    auto client = vista::cli::DataClient::open(a->engine, needs_model, /*must_exist=*/true);
-    if (!client.is_ok()) return vista::cli::report_failure(client.status());
-    auto result =
-        (*client)->call("POST", vista::cli::collection_path(a->collection, "/search"), {}, body);
-    vista::Status closed = (*client)->close();
+    auto result = vista::cli::call_once(a->engine, needs_model, /*must_exist=*/true, "POST",
+                                        vista::cli::collection_path(a->collection, "/search"), {},
+                                        body);
     if (!result.is_ok()) return vista::cli::report_failure(result.status());
-    if (!closed.is_ok()) return vista::cli::report_failure(closed);
 
     const auto& r = *result;
     if (a->json) {

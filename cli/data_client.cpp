@@ -185,4 +185,17 @@ Status DataClient::close() {
   return s;
 }
 
+Result<nlohmann::json> call_once(const EngineArgs& args, bool with_model, bool must_exist,
+                                 const std::string& method, const std::string& path,
+                                 const QueryParams& query,
+                                 const std::optional<nlohmann::json>& body) {
+  VISTA_ASSIGN_OR_RETURN(std::unique_ptr<DataClient> client,
+                         DataClient::open(args, with_model, must_exist));
+  auto answer = client->call(method, path, query, body);
+  Status closed = client->close();
+  if (!answer.is_ok()) return answer.status();
+  VISTA_RETURN_IF_ERROR(closed);
+  return answer;
+}
+
 }  // namespace vista::cli

@@ -64,6 +64,13 @@ class DataClient {
   std::string server_url_;
 };
 
+// A command's one REST call through the one door: opens it (DataClient::open), calls, closes.
+// The response body, or the first failure of the three.
+Result<nlohmann::json> call_once(const EngineArgs& args, bool with_model, bool must_exist,
+                                 const std::string& method, const std::string& path,
+                                 const QueryParams& query = {},
+                                 const std::optional<nlohmann::json>& body = std::nullopt);
+
 // "/v1/collections/<name>" with the name percent-encoded, plus `rest`.
 std::string collection_path(const std::string& name, const std::string& rest = "");
 

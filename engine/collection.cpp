@@ -486,29 +486,37 @@ struct Collection::Impl {
         text_hits.push_back(all_hits[h]);
       }
     }
-    if (!text_ids.empty()) {
-      std::vector<std::string> values;
-      auto statuses = multi_get(Family::kDocuments, text_ids, &values);
-      for (size_t i = 0; i < text_ids.size(); ++i) {
-        SearchHit& hit = *text_hits[i];
-        VISTA_RETURN_IF_ERROR(
-            from_rocksdb(statuses[i], "reading document of hit " + show_id(hit.document.id)));
-        Document d;
-        VISTA_RETURN_IF_ERROR(decode_document(values[i], &d));
-        hit.document.text = std::move(d.text);
-      }
-    }
-    if (options.include_vectors && !hit_ids.empty()) {
-      std::vector<std::string> values;
-      auto statuses = multi_get(Family::kVectors, hit_ids, &values);
-      for (size_t i = 0; i < hit_ids.size(); ++i) {
-        SearchHit& hit = *all_hits[i];
-        VISTA_RETURN_IF_ERROR(
-            from_rocksdb(statuses[i], "reading vector of hit " + show_id(hit.document.id)));
-        VISTA_RETURN_IF_ERROR(check_vector_record(hit_ids[i], values[i]));
-        const auto* f = reinterpret_cast<const float*>(values[i].data());
-        hit.document.vector.assign(f, f + dimension);
-      }
+    VISTA_RETURN_IF_ERROR(read_hit_records(
+        Family::kDocuments, text_ids, text_hits, "document",
+        [](SearchHit& hit, int64_t, const std::string& bytes) {
+          Document d;
+          VISTA_RETURN_IF_ERROR(decode_document(bytes, &d));
+          hit.document.text = std::move(d.text);
+          return Status::ok();
+        }));
+    if (!options.include_vectors) return Status::ok();
+    return read_hit_records(
+        Family::kVectors, hit_ids, all_hits, "vector",
+        [this](SearchHit& hit, int64_t internal, const std::string& bytes) {
+          VISTA_RETURN_IF_ERROR(check_vector_record(internal, bytes));
+          const auto* f = reinterpret_cast<const float*>(bytes.data());
+          hit.document.vector.assign(f, f + dimension);
+          return Status::ok();
+        });
+  }
+
+  // One MultiGet of `family` for `ids`; each record goes to `use(hit, internal id, bytes)`. A
+  // missing or unreadable record fails naming `what` and the hit's document id.
+  template <typename Use>
+  Status read_hit_records(Family family, const std::vector<int64_t>& ids,
+                          const std::vector<SearchHit*>& hits, const char* what, Use use) const {
+    if (ids.empty()) return Status::ok();
+    std::vector<std::string> values;
+    auto statuses = multi_get(family, ids, &values);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      VISTA_RETURN_IF_ERROR(from_rocksdb(
+          statuses[i], std::string("reading ") + what + " of hit " + show_id(hits[i]->document.id)));
+      VISTA_RETURN_IF_ERROR(use(*hits[i], ids[i], values[i]));
     }
     return Status::ok();
   }

@@ -42,17 +42,23 @@ void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary) << bytes;
 }
 
-TEST(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir dir;
-  const fs::path data = dir.path() / "data";
-  const fs::path log = dir.path() / "serve.log";
+// Each test starts `vista serve` with the tiny golden model on a data directory of its own and
+// keeps the server's log for its failure messages.
+class ApiProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override { VISTA_REQUIRE_GOLDEN(); }
+  TempDir dir_;
+  const fs::path data_ = dir_.path() / "data";
+  const fs::path log_ = dir_.path() / "serve.log";
+};
+
+TEST_F(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
   std::vector<std::string> acknowledged;
   const std::string photo = golden_image("datawhale02.png");
   {
-    ServeProcess serve(serve_args(data), log);
+    ServeProcess serve(serve_args(data_), log_);
     const int port = serve.wait_for_port();
-    ASSERT_GT(port, 0) << log_of(log);
+    ASSERT_GT(port, 0) << log_of(log_);
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(60, 0);
     auto r = post_json(c, "/v1/collections", {{"name", "durable"}});
@@ -80,10 +86,10 @@ TEST(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
   ASSERT_EQ(acknowledged.size(), 21u);
 
   ::setenv("VISTA_API_KEY", "restart-key", 1);
-  ServeProcess serve(serve_args(data), log);
+  ServeProcess serve(serve_args(data_), log_);
   ::unsetenv("VISTA_API_KEY");
   const int port = serve.wait_for_port();
-  ASSERT_GT(port, 0) << log_of(log);
+  ASSERT_GT(port, 0) << log_of(log_);
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(60, 0);
   // The key from the environment is in force.
@@ -111,9 +117,9 @@ TEST(ApiProcessTest, AcknowledgedDocumentsSurviveKillAndRestart) {
   EXPECT_EQ(body_json(r)["hits"][0]["id"], "b3-4");
 
   // A graceful stop writes the snapshot and exits 0.
-  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log);
+  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log_);
   bool snapshot = false;
-  for (const auto& f : fs::directory_iterator(data / "durable" / "index"))
+  for (const auto& f : fs::directory_iterator(data_ / "durable" / "index"))
     snapshot |= f.path().extension() == ".faiss";
   EXPECT_TRUE(snapshot);
 }
@@ -144,21 +150,17 @@ struct PauseAt {
 // while SIGINT arrives, so it is certainly in flight; it is let go only once the server is seen
 // draining (new connections get /ready 503). The shutdown deadline is raised so that a slow
 // machine cannot turn the wait into a cut.
-TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir dir;
-  const fs::path data = dir.path() / "data";
-  const fs::path log = dir.path() / "serve.log";
-  const fs::path resume = dir.path() / "resume";
+TEST_F(ApiProcessTest, SigintFinishesTheRequestInFlight) {
+  const fs::path resume = dir_.path() / "resume";
   std::optional<ServeProcess> serve;
   {
     PauseAt pause("images-stored", resume);
     ::setenv("VISTA_SHUTDOWN_TIMEOUT_S", "300", 1);
-    serve.emplace(serve_args(data), log);
+    serve.emplace(serve_args(data_), log_);
     ::unsetenv("VISTA_SHUTDOWN_TIMEOUT_S");
   }
   const int port = serve->wait_for_port();
-  ASSERT_GT(port, 0) << log_of(log);
+  ASSERT_GT(port, 0) << log_of(log_);
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(60, 0);
   ASSERT_EQ(post_json(c, "/v1/collections", {{"name", "inflight"}})->status, 201);
@@ -178,9 +180,9 @@ TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
       answer = body_json(r);
     }
   });
-  const bool in_flight = wait_for_pause(log, "images-stored");
+  const bool in_flight = wait_for_pause(log_, "images-stored");
   if (!in_flight) write_file(resume, "");  // let the writer finish before failing
-  ASSERT_TRUE(in_flight) << "the request never reached the engine: " << log_of(log);
+  ASSERT_TRUE(in_flight) << "the request never reached the engine: " << log_of(log_);
   ASSERT_EQ(::kill(serve->pid(), SIGINT), 0);
   // The server drains: new connections are told it is not ready; the request is still held.
   httplib::Client late("127.0.0.1", port);
@@ -194,9 +196,9 @@ TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
   write_file(resume, "");
   const int code = serve->signal_and_wait(0, 120);
   writer.join();
-  EXPECT_TRUE(draining) << log_of(log);
+  EXPECT_TRUE(draining) << log_of(log_);
   EXPECT_EQ(status, 200) << "the request in flight was cut off: " << answer;
-  EXPECT_EQ(code, 0) << log_of(log);
+  EXPECT_EQ(code, 0) << log_of(log_);
   EXPECT_EQ(answer["inserted"], 8);
   // Nothing is accepted after the stop.
   EXPECT_FALSE(late.Get("/health"));
@@ -206,15 +208,11 @@ TEST(ApiProcessTest, SigintFinishesTheRequestInFlight) {
 // removed when the data directory is opened again: an upload killed between storing its image
 // and committing its document, and a replacement killed between its commit and unlinking the
 // image it replaced.
-TEST(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir dir;
-  const fs::path data = dir.path() / "data";
-  const fs::path log = dir.path() / "serve.log";
+TEST_F(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
   auto blobs = [&] {
     std::set<std::string> names;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(data / "_images", ec);
+    for (auto it = fs::recursive_directory_iterator(data_ / "_images", ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
       if (it->is_regular_file() && it->path().filename().string().rfind(".tmp-", 0) != 0)
         names.insert(it->path().filename().string());
@@ -229,7 +227,7 @@ TEST(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
   };
   auto open_plain = [&] {
     engine::EngineOptions o;
-    o.data_dir = data;
+    o.data_dir = data_;
     return engine::Engine::open(o);
   };
   const std::string first = engine::ImageStore::blob_name("pic", golden_image("datawhale02.png"));
@@ -240,17 +238,17 @@ TEST(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
     std::optional<ServeProcess> serve;
     {
       PauseAt pause("images-stored");
-      serve.emplace(serve_args(data), log);
+      serve.emplace(serve_args(data_), log_);
     }
     const int port = serve->wait_for_port();
-    ASSERT_GT(port, 0) << log_of(log);
+    ASSERT_GT(port, 0) << log_of(log_);
     httplib::Client c("127.0.0.1", port);
     ASSERT_EQ(post_json(c, "/v1/collections", {{"name", "pics"}})->status, 201);
     std::thread writer([&] { upload(port, "datawhale02.png"); });
-    const bool paused = wait_for_pause(log, "images-stored");
+    const bool paused = wait_for_pause(log_, "images-stored");
     EXPECT_EQ(serve->signal_and_wait(SIGKILL), 128 + SIGKILL);
     writer.join();
-    ASSERT_TRUE(paused) << log_of(log);
+    ASSERT_TRUE(paused) << log_of(log_);
   }
   EXPECT_EQ(blobs(), std::set<std::string>{first});
   {
@@ -262,26 +260,26 @@ TEST(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
 
   // 2. A stored document's image replaced; killed after the commit, before the old image goes.
   {
-    ServeProcess serve(serve_args(data), log);
+    ServeProcess serve(serve_args(data_), log_);
     const int port = serve.wait_for_port();
-    ASSERT_GT(port, 0) << log_of(log);
+    ASSERT_GT(port, 0) << log_of(log_);
     upload(port, "datawhale02.png");
     EXPECT_EQ(blobs(), std::set<std::string>{first});
-    EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log);
+    EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log_);
   }
   {
     std::optional<ServeProcess> serve;
     {
       PauseAt pause("documents-committed");
-      serve.emplace(serve_args(data), log);
+      serve.emplace(serve_args(data_), log_);
     }
     const int port = serve->wait_for_port();
-    ASSERT_GT(port, 0) << log_of(log);
+    ASSERT_GT(port, 0) << log_of(log_);
     std::thread writer([&] { upload(port, "cir_candi_1.png"); });
-    const bool paused = wait_for_pause(log, "documents-committed");
+    const bool paused = wait_for_pause(log_, "documents-committed");
     EXPECT_EQ(serve->signal_and_wait(SIGKILL), 128 + SIGKILL);
     writer.join();
-    ASSERT_TRUE(paused) << log_of(log);
+    ASSERT_TRUE(paused) << log_of(log_);
   }
   EXPECT_EQ(blobs(), (std::set<std::string>{first, second}));
   auto engine = open_plain();
@@ -292,41 +290,34 @@ TEST(ApiProcessTest, ImagesOrphanedByAKillAreSweptAtOpen) {
   EXPECT_EQ((*got)[0]->source, engine::ImageStore::source_for(second));
 }
 
-TEST(ApiProcessTest, BadSettingsFailAtStart) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir dir;
-  const fs::path log = dir.path() / "serve.log";
+TEST_F(ApiProcessTest, BadSettingsFailAtStart) {
   {
-    std::ofstream cfg(dir.path() / "bad.json");
+    std::ofstream cfg(dir_.path() / "bad.json");
     cfg << R"({"server": {"porrt": 1}})";
   }
-  ServeProcess serve({"serve", "--data", (dir.path() / "d").string(), "--config",
-                      (dir.path() / "bad.json").string()},
-                     log);
+  ServeProcess serve({"serve", "--data", (dir_.path() / "d").string(), "--config",
+                      (dir_.path() / "bad.json").string()},
+                     log_);
   EXPECT_EQ(serve.wait_for_port(30), -1);
   EXPECT_EQ(serve.signal_and_wait(0, 30), 4);
-  EXPECT_NE(log_of(log).find("unknown setting 'server.porrt'"), std::string::npos) << log_of(log);
+  EXPECT_NE(log_of(log_).find("unknown setting 'server.porrt'"), std::string::npos) << log_of(log_);
 }
 
 // One door to a data directory: while `vista serve` holds it, every CLI command goes through the
 // server (DATA/server.json), during live REST traffic, without losing or duplicating documents.
-TEST(ApiProcessTest, CliCommandsGoThroughARunningServer) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir dir;
-  const fs::path data = dir.path() / "data";
-  const fs::path log = dir.path() / "serve.log";
-  const fs::path pics = dir.path() / "pics";
+TEST_F(ApiProcessTest, CliCommandsGoThroughARunningServer) {
+  const fs::path pics = dir_.path() / "pics";
   fs::create_directories(pics);
   const std::vector<std::string> names = {"cir_candi_1.png", "datawhale01.png", "dragon02.png",
                                           "dragon03.png", "wiki_candi_2.jpg"};
   for (const auto& n : names) fs::copy_file(golden_dir() / "images" / n, pics / n);
-  const std::string d = "--data '" + data.string() + "'";
+  const std::string d = "--data '" + data_.string() + "'";
   const std::string m = "--model '" + tiny_model().string() + "'";
 
-  ServeProcess serve(serve_args(data), log);
+  ServeProcess serve(serve_args(data_), log_);
   const int port = serve.wait_for_port();
-  ASSERT_GT(port, 0) << log_of(log);
-  ASSERT_TRUE(fs::exists(data / "server.json"));
+  ASSERT_GT(port, 0) << log_of(log_);
+  ASSERT_TRUE(fs::exists(data_ / "server.json"));
 
   // Live traffic: a REST client adds documents one by one and searches, all along.
   std::atomic<bool> stop{false};
@@ -405,8 +396,8 @@ TEST(ApiProcessTest, CliCommandsGoThroughARunningServer) {
   EXPECT_EQ(body_json(info)["count"], 4);
   EXPECT_EQ(c.Get("/v1/collections/live")->status, 404);
 
-  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log);
-  EXPECT_FALSE(fs::exists(data / "server.json"));
+  EXPECT_EQ(serve.signal_and_wait(SIGTERM), 0) << log_of(log_);
+  EXPECT_FALSE(fs::exists(data_ / "server.json"));
   // Without a server the same command opens the directory itself.
   VistaRun direct = run_vista("documents " + d + " --collection pics --count");
   EXPECT_EQ(direct.out, "4\n") << direct.err;

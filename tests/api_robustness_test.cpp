@@ -42,12 +42,18 @@ json add_texts(httplib::Client& c, const std::string& collection,
   return body_json(r);
 }
 
+// Every test runs against the tiny golden model in its own data directory.
+class ApiRobustnessTest : public ::testing::Test {
+ protected:
+  void SetUp() override { VISTA_REQUIRE_GOLDEN(); }
+  TempDir tmp_;
+  const api::ServerSettings base_settings_ = test_settings(tmp_.path() / "data");
+};
+
 // Specs that crashed, aborted, hung or exhausted the process get a 422 naming the parameter and
 // its range, leave nothing on disk, and the server (and a restart) keeps serving.
-TEST(ApiRobustnessTest, DangerousIndexSpecsAreRefusedWith422) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  const auto settings = test_settings(tmp.path() / "data");
+TEST_F(ApiRobustnessTest, DangerousIndexSpecsAreRefusedWith422) {
+  const auto& settings = base_settings_;
   {
     TestServer server(settings);
     ASSERT_TRUE(server.ok());
@@ -96,10 +102,8 @@ void set_recorded_spec(const fs::path& collection_dir, const std::string& spec) 
 
 // A collection that cannot be opened (an old HNSW0 spec, damaged RocksDB files) is reported as
 // failed, with the reason, in the list and in /ready; the others are served; it can be dropped.
-TEST(ApiRobustnessTest, OneBrokenCollectionNeverTakesDownTheOthers) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  const auto settings = test_settings(tmp.path() / "data");
+TEST_F(ApiRobustnessTest, OneBrokenCollectionNeverTakesDownTheOthers) {
+  const auto& settings = base_settings_;
   {
     TestServer server(settings);
     ASSERT_TRUE(server.ok());
@@ -180,10 +184,8 @@ int status_of(const std::string& response) {
 }
 
 // The body limit holds for chunked bodies and multipart forms, not only for Content-Length.
-TEST(ApiRobustnessTest, BodyLimitHoldsForEveryFraming) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  auto settings = test_settings(tmp.path() / "data");
+TEST_F(ApiRobustnessTest, BodyLimitHoldsForEveryFraming) {
+  auto settings = base_settings_;
   settings.limits.max_body_bytes = 1 << 20;
   settings.limits.max_image_bytes = 256 << 10;
   TestServer server(settings);
@@ -235,10 +237,8 @@ TEST(ApiRobustnessTest, BodyLimitHoldsForEveryFraming) {
 
 // Connections that drip their headers are closed at their deadline (and at once while others
 // wait for a worker), so they cannot hold the workers: /health is answered while they drip.
-TEST(ApiRobustnessTest, SlowClientsCannotStarveTheWorkers) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  auto settings = test_settings(tmp.path() / "data");
+TEST_F(ApiRobustnessTest, SlowClientsCannotStarveTheWorkers) {
+  auto settings = base_settings_;
   settings.http_threads = 4;
   settings.request_header_timeout_s = 2;
   settings.busy_header_timeout_ms = 300;
@@ -284,10 +284,8 @@ TEST(ApiRobustnessTest, SlowClientsCannotStarveTheWorkers) {
 
 // After stop (SIGTERM), /ready answers 503 to new connections, and a client dripping its body
 // is cut at the shutdown deadline instead of holding the process.
-TEST(ApiRobustnessTest, ShutdownHasADeadline) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  auto settings = test_settings(tmp.path() / "data");
+TEST_F(ApiRobustnessTest, ShutdownHasADeadline) {
+  auto settings = base_settings_;
   settings.shutdown_timeout_s = 3;
   settings.request_body_timeout_s = 600;
   auto server = std::make_unique<TestServer>(settings);
@@ -364,10 +362,8 @@ TEST(ApiRobustnessTest, ShutdownHasADeadline) {
 }
 
 // One server per port and per data directory, each refusal naming what is taken.
-TEST(ApiRobustnessTest, PortAndDataDirectoryInUseAreStartErrors) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  auto settings = test_settings(tmp.path() / "a");
+TEST_F(ApiRobustnessTest, PortAndDataDirectoryInUseAreStartErrors) {
+  auto settings = test_settings(tmp_.path() / "a");
   TestServer first(settings);
   ASSERT_TRUE(first.ok());
 
@@ -377,7 +373,7 @@ TEST(ApiRobustnessTest, PortAndDataDirectoryInUseAreStartErrors) {
   EXPECT_NE(same_dir.status().message().find("already served"), std::string::npos)
       << same_dir.status();
 
-  auto other = test_settings(tmp.path() / "b");
+  auto other = test_settings(tmp_.path() / "b");
   other.model_dir.reset();
   other.port = first.port();
   auto second = api::ApiServer::create(other);
@@ -392,10 +388,8 @@ TEST(ApiRobustnessTest, PortAndDataDirectoryInUseAreStartErrors) {
 
 // Pages of other sites cannot write (foreign Origin) and rebinding names cannot reach the
 // server (foreign Host); the server's own page, and configured names, can.
-TEST(ApiRobustnessTest, BrowserSafeByDefault) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  auto settings = test_settings(tmp.path() / "data");
+TEST_F(ApiRobustnessTest, BrowserSafeByDefault) {
+  auto settings = base_settings_;
   settings.allowed_hosts = {"vista.example"};
   settings.allowed_origins = {"https://app.example"};
   TestServer server(settings);
@@ -436,10 +430,8 @@ TEST(ApiRobustnessTest, BrowserSafeByDefault) {
 
 // Ids that could never be addressed in a URL are refused with the caller's id in the result;
 // other odd ids are addressable through the percent-encoded URLs the server returns.
-TEST(ApiRobustnessTest, EveryStoredIdIsAddressable) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  TestServer server(test_settings(tmp.path() / "data"));
+TEST_F(ApiRobustnessTest, EveryStoredIdIsAddressable) {
+  TestServer server(base_settings_);
   ASSERT_TRUE(server.ok());
   auto c = server.client();
   ensure_collection(*c, "c");
@@ -476,10 +468,8 @@ TEST(ApiRobustnessTest, EveryStoredIdIsAddressable) {
 }
 
 // Listing while other clients create and delete collections never fails.
-TEST(ApiRobustnessTest, ListingRacesWithDeletes) {
-  VISTA_REQUIRE_GOLDEN();
-  TempDir tmp;
-  TestServer server(test_settings(tmp.path() / "data"));
+TEST_F(ApiRobustnessTest, ListingRacesWithDeletes) {
+  TestServer server(base_settings_);
   ASSERT_TRUE(server.ok());
   std::atomic<bool> done{false};
   std::thread churn([&] {

@@ -81,8 +81,7 @@ class CliIngestTest : public ::testing::Test {
  protected:
   void SetUp() override {
     VISTA_REQUIRE_GOLDEN();
-    ASSERT_TRUE(fs::exists(vista::testing::vista_binary()))
-        << "build the vista target first: " << vista::testing::vista_binary();
+    VISTA_REQUIRE_VISTA_BINARY();
     data_ = tmp_.path() / "data";
     model_ = (golden_dir() / "tiny-model").string();
   }

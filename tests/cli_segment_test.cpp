@@ -29,8 +29,7 @@ class CliSegmentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     VISTA_REQUIRE_GOLDEN();
-    ASSERT_TRUE(fs::exists(vista::testing::vista_binary()))
-        << "build the vista target first: " << vista::testing::vista_binary();
+    VISTA_REQUIRE_VISTA_BINARY();
     model_ = (golden_dir() / "tiny-model").string();
     // A manifest of pictures and texts, one bad row and one picture that does not decode.
     src_ = tmp_.path() / "src";

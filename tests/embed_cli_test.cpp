@@ -30,12 +30,7 @@ class EmbedCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     VISTA_REQUIRE_GOLDEN();
-    if (!std::filesystem::exists(vista::testing::vista_binary())) {
-      // Like missing golden data: a developer may run this test alone, CI must not pass it.
-      if (vista::testing::running_in_ci())
-        FAIL() << "vista binary not built at " << vista::testing::vista_binary();
-      GTEST_SKIP() << "vista binary not built at " << vista::testing::vista_binary();
-    }
+    VISTA_REQUIRE_VISTA_BINARY();
   }
   std::string model_arg() const { return "--model " + quoted(tiny_model_dir()) + " --threads 1"; }
 };

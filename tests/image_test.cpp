@@ -30,6 +30,27 @@ std::vector<uint8_t> read_bytes(const fs::path& path) {
   return testing::read_file_bytes(path);
 }
 
+// A BITMAPFILEHEADER + BITMAPINFOHEADER (54 bytes, little-endian fields) whose pixels start at
+// `pixel_offset`; the palette and pixels are appended by the caller.
+std::vector<uint8_t> bmp_header(uint32_t width, uint32_t height, int bits, int compression,
+                                int colours_used, uint32_t pixel_offset) {
+  std::vector<uint8_t> bmp(14 + 40, 0);
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  put32(10, pixel_offset);
+  put32(14, 40);
+  put32(18, width);
+  put32(22, height);
+  bmp[26] = 1;  // planes
+  bmp[28] = static_cast<uint8_t>(bits);
+  put32(30, static_cast<uint32_t>(compression));
+  put32(46, static_cast<uint32_t>(colours_used));
+  return bmp;
+}
+
 nlohmann::json load_golden() {
   std::ifstream in(testing::golden_dir() / "golden.json");
   return nlohmann::json::parse(in);
@@ -196,11 +217,15 @@ TEST(ImageDecode, OpenCvWrittenFilesDecodeToPillowModes) {
 
   cv::Mat bgr(6, 9, CV_8UC3);
   for (int i = 0; i < 6 * 9 * 3; ++i) bgr.data[i] = static_cast<uint8_t>(i * 37);
+  // Encoded by OpenCV as `ext`, decoded by us.
+  auto round_trip = [](const cv::Mat& image, const char* ext) {
+    std::vector<uint8_t> bytes;
+    EXPECT_TRUE(cv::imencode(ext, image, bytes));
+    return decode_image(bytes.data(), bytes.size());
+  };
   for (const char* ext : {".tiff", ".bmp", ".png"}) {
     SCOPED_TRACE(ext);
-    std::vector<uint8_t> bytes;
-    ASSERT_TRUE(cv::imencode(ext, bgr, bytes));
-    decoded = decode_image(bytes.data(), bytes.size());
+    decoded = round_trip(bgr, ext);
     ASSERT_TRUE(decoded.is_ok()) << decoded.status();
     EXPECT_EQ(pixel_mode_name(decoded->mode), "RGB");
     ASSERT_EQ(decoded->samples.size(), 6u * 9u * 3u);
@@ -212,9 +237,7 @@ TEST(ImageDecode, OpenCvWrittenFilesDecodeToPillowModes) {
   cv::Mat gray8(4, 4, CV_8UC1, cv::Scalar(77));
   for (const char* ext : {".tiff", ".png", ".bmp"}) {
     SCOPED_TRACE(ext);
-    std::vector<uint8_t> bytes;
-    ASSERT_TRUE(cv::imencode(ext, gray8, bytes));
-    decoded = decode_image(bytes.data(), bytes.size());
+    decoded = round_trip(gray8, ext);
     ASSERT_TRUE(decoded.is_ok()) << decoded.status();
     // OpenCV writes gray BMPs with an identity gray palette, which Pillow opens as "L".
     EXPECT_EQ(pixel_mode_name(decoded->mode), "L");
@@ -225,20 +248,11 @@ TEST(ImageDecode, OpenCvWrittenFilesDecodeToPillowModes) {
 // A palette BMP whose palette is not gray is Pillow's "P" and is resized with NEAREST.
 TEST(ImageDecode, PaletteBmpIsPModeAndNearestResized) {
   // 2x2, 8-bit, 2 palette entries: red and blue, bottom-up rows.
-  std::vector<uint8_t> bmp(14 + 40 + 8 + 8, 0);
-  bmp[0] = 'B';
-  bmp[1] = 'M';
-  bmp[10] = 14 + 40 + 8;
-  bmp[14] = 40;
-  bmp[18] = 2;  // width
-  bmp[22] = 2;  // height
-  bmp[26] = 1;
-  bmp[28] = 8;
-  bmp[46] = 2;                                              // colours used
+  std::vector<uint8_t> bmp = bmp_header(2, 2, 8, /*compression=*/0, /*colours_used=*/2, 14 + 40 + 8);
   const uint8_t palette[8] = {0, 0, 255, 0, 255, 0, 0, 0};  // BGRX: red, blue
-  std::memcpy(&bmp[54], palette, 8);
   const uint8_t rows[8] = {1, 0, 0, 0, 0, 1, 0, 0};  // bottom row: blue red; top: red blue
-  std::memcpy(&bmp[62], rows, 8);
+  bmp.insert(bmp.end(), palette, palette + 8);
+  bmp.insert(bmp.end(), rows, rows + 8);
   auto decoded = decode_image(bmp.data(), bmp.size());
   ASSERT_TRUE(decoded.is_ok()) << decoded.status();
   EXPECT_EQ(pixel_mode_name(decoded->mode), "P");
@@ -259,17 +273,7 @@ TEST(ImageDecode, RunLengthBmpFollowsPillow) {
   const uint8_t runs[] = {3, 1, 1, 2, 0, 0,        // bottom row: 1 1 1 2, end of line
                           0, 3, 0, 1, 2, 0, 1, 0,  // top row: absolute 0 1 2 (+pad), then 0
                           0, 0, 0, 1};             // end of line, end of bitmap
-  std::vector<uint8_t> bmp(14 + 40, 0);
-  bmp[0] = 'B';
-  bmp[1] = 'M';
-  bmp[10] = 14 + 40 + 12;
-  bmp[14] = 40;
-  bmp[18] = 4;  // width
-  bmp[22] = 2;  // height
-  bmp[26] = 1;
-  bmp[28] = 8;
-  bmp[30] = 1;  // BI_RLE8
-  bmp[46] = 3;  // colours used
+  std::vector<uint8_t> bmp = bmp_header(4, 2, 8, /*compression=BI_RLE8*/ 1, 3, 14 + 40 + 12);
   bmp.insert(bmp.end(), palette, palette + 12);
   bmp.insert(bmp.end(), runs, runs + sizeof(runs));
   auto decoded = decode_image(bmp.data(), bmp.size());
@@ -449,15 +453,7 @@ TEST(ImageLimits, HugeHeadersAreRejectedCheaply) {
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status();
 
   // A BMP header for 60000 x 60000 24-bit.
-  std::vector<uint8_t> bmp(54, 0);
-  bmp[0] = 'B';
-  bmp[1] = 'M';
-  bmp[10] = 54;
-  bmp[14] = 40;
-  const uint32_t side = 60000;
-  for (int i = 0; i < 4; ++i) bmp[18 + i] = bmp[22 + i] = static_cast<uint8_t>(side >> (8 * i));
-  bmp[26] = 1;
-  bmp[28] = 24;
+  std::vector<uint8_t> bmp = bmp_header(60000, 60000, 24, 0, 0, 54);
   r = decode_image(bmp.data(), bmp.size());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status();
 

@@ -658,10 +658,7 @@ int run_vista(const std::string& args, std::string* output) {
 class BenchIndexCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(vista::testing::vista_binary())) {
-      if (vista::testing::running_in_ci()) FAIL() << "vista binary missing";
-      GTEST_SKIP() << "vista binary not built at " << vista::testing::vista_binary();
-    }
+    VISTA_REQUIRE_VISTA_BINARY();
   }
 };
 

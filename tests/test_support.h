@@ -55,3 +55,16 @@ class TempDir {
       }                                                                                     \
     }                                                                                       \
   } while (0)
+
+// The same rule for the vista binary that process-level tests run: a developer may run such a
+// test alone before building it (skip); CI must not pass it (fail).
+#define VISTA_REQUIRE_VISTA_BINARY()                                                        \
+  do {                                                                                      \
+    if (!std::filesystem::exists(::vista::testing::vista_binary())) {                       \
+      if (::vista::testing::running_in_ci()) {                                              \
+        FAIL() << "vista binary not built at " << ::vista::testing::vista_binary();         \
+      } else {                                                                              \
+        GTEST_SKIP() << "vista binary not built at " << ::vista::testing::vista_binary();   \
+      }                                                                                     \
+    }                                                                                       \
+  } while (0)

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "common/status.h"
@@ -14,6 +15,27 @@ namespace vista::encoder::internal {
 
 // Pillow's message for data that ends before the image does.
 inline constexpr const char* kTruncatedMessage = "image file is truncated";
+
+// The encoded bytes as a codec library reads them through its callbacks. A read past the end
+// stops there and is remembered, so that the decoder can report a truncated file as such.
+struct MemoryReader {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  size_t offset = 0;  // may lie past the end after a seek; reads there return nothing
+  bool ran_out = false;
+
+  // Copies up to `n` bytes to `out`; fewer at the end (then ran_out). Returns how many.
+  size_t read(void* out, size_t n) {
+    const size_t available = offset < size ? size - offset : 0;
+    if (n > available) {
+      ran_out = true;
+      n = available;
+    }
+    std::memcpy(out, data + offset, n);
+    offset += n;
+    return n;
+  }
+};
 
 // Validates header dimensions against the limits; call before allocating pixel memory.
 Status check_dimensions(const char* format, uint64_t width, uint64_t height,

@@ -20,25 +20,11 @@
 namespace vista::encoder::internal {
 namespace {
 
-struct Reader {
-  const uint8_t* data;
-  size_t size;
-  size_t offset;
-  bool ran_out;
-};
+using Reader = MemoryReader;
 
 int read_bytes(GifFileType* gif, GifByteType* out, int length) {
-  auto* reader = static_cast<Reader*>(gif->UserData);
   if (length <= 0) return 0;
-  size_t available = reader->size - reader->offset;
-  size_t n = static_cast<size_t>(length);
-  if (n > available) {
-    reader->ran_out = true;
-    n = available;
-  }
-  std::memcpy(out, reader->data + reader->offset, n);
-  reader->offset += n;
-  return static_cast<int>(n);
+  return static_cast<int>(static_cast<Reader*>(gif->UserData)->read(out, length));
 }
 
 struct GifCloser {
@@ -168,7 +154,7 @@ Status decode_wide_lzw(const Reader& reader, int min_code_size, int frame_width,
 }  // namespace
 
 Result<DecodedImage> decode_gif(const uint8_t* data, size_t size, const DecodeLimits& limits) {
-  Reader reader{data, size, 0, false};
+  Reader reader{data, size};
   int error = 0;
   std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&reader, read_bytes, &error));
   if (!gif) return gif_failure(reader, error);

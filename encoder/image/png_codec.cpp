@@ -16,11 +16,7 @@
 namespace vista::encoder::internal {
 namespace {
 
-struct PngJob {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-  size_t offset = 0;
-  bool ran_out = false;
+struct PngJob : MemoryReader {
   std::string error;
   png_structp png = nullptr;
   png_infop info = nullptr;
@@ -33,12 +29,7 @@ struct PngJob {
 
 void on_read(png_structp png, png_bytep out, png_size_t length) {
   auto* job = static_cast<PngJob*>(png_get_io_ptr(png));
-  if (length > job->size - job->offset) {
-    job->ran_out = true;
-    png_error(png, "unexpected end of data");
-  }
-  std::memcpy(out, job->data + job->offset, length);
-  job->offset += length;
+  if (job->read(out, length) < length) png_error(png, "unexpected end of data");
 }
 
 void on_error(png_structp png, png_const_charp message) {

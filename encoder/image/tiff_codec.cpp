@@ -26,26 +26,13 @@
 namespace vista::encoder::internal {
 namespace {
 
-struct MemoryFile {
-  const uint8_t* data;
-  size_t size;
-  size_t offset;
-  bool ran_out;
+struct MemoryFile : MemoryReader {
   std::string first_error;
 };
 
 tmsize_t mem_read(thandle_t handle, void* buf, tmsize_t n) {
-  auto* f = static_cast<MemoryFile*>(handle);
   if (n <= 0) return 0;
-  size_t want = static_cast<size_t>(n);
-  size_t available = f->offset < f->size ? f->size - f->offset : 0;
-  if (want > available) {
-    f->ran_out = true;
-    want = available;
-  }
-  std::memcpy(buf, f->data + f->offset, want);
-  f->offset += want;
-  return static_cast<tmsize_t>(want);
+  return static_cast<tmsize_t>(static_cast<MemoryFile*>(handle)->read(buf, n));
 }
 tmsize_t mem_write(thandle_t, void*, tmsize_t) {
   return 0;
@@ -214,7 +201,9 @@ Status read_rgba(TIFF* tif, const MemoryFile& f, uint32_t width, uint32_t height
 }  // namespace
 
 Result<DecodedImage> decode_tiff(const uint8_t* data, size_t size, const DecodeLimits& limits) {
-  MemoryFile file{data, size, 0, false, {}};
+  MemoryFile file;
+  file.data = data;
+  file.size = size;
   std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> options(TIFFOpenOptionsAlloc(),
                                                                        TIFFOpenOptionsFree);
   if (!options) return Status::resource_exhausted("cannot allocate TIFF reader options");

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <mutex>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -60,6 +61,14 @@ void append_desc(std::ostringstream& key, const memory::desc& md) {
   const auto& blocking = md.data.format_desc.blocking;
   for (int i = 0; i < md.data.ndims; ++i) key << blocking.strides[i] << ",";
   key << "/" << blocking.inner_nblks << ";";
+}
+
+// The cache key of a primitive that depends only on the layouts it reads and writes.
+std::string layout_key(const char* op, std::initializer_list<memory::desc> descs) {
+  std::ostringstream key;
+  key << op << "|";
+  for (const auto& md : descs) append_desc(key, md);
+  return key.str();
 }
 
 // A float parameter baked into a primitive, written exactly (hexadecimal floating point of the
@@ -130,11 +139,8 @@ torch::Tensor reorder_to_bf16(const torch::Tensor& x) {
   auto out = torch::empty(x.sizes(), torch::kBFloat16);
   const auto src_md = strided_desc(x);
   const auto dst_md = strided_desc(out);
-  std::ostringstream key;
-  key << "reorder|";
-  append_desc(key, src_md);
-  append_desc(key, dst_md);
-  auto p = primitive_cache().get<dnnl::reorder::primitive_desc, dnnl::reorder>(key.str(), [&] {
+  const std::string key = layout_key("reorder", {src_md, dst_md});
+  auto p = primitive_cache().get<dnnl::reorder::primitive_desc, dnnl::reorder>(key, [&] {
     return dnnl::reorder::primitive_desc(cpu_engine(), src_md, cpu_engine(), dst_md, base_attr());
   });
   std::unordered_map<int, memory> args = {
@@ -151,13 +157,10 @@ void softmax_last_axis(const torch::Tensor& scores, const torch::Tensor& out) {
   const auto src_md = strided_desc(scores);
   const auto dst_md = strided_desc(out);
   const int axis = static_cast<int>(scores.dim()) - 1;
-  std::ostringstream key;
-  key << "softmax|";
-  append_desc(key, src_md);
-  append_desc(key, dst_md);
+  const std::string key = layout_key("softmax", {src_md, dst_md});
   auto p =
       primitive_cache().get<dnnl::softmax_v2_forward::primitive_desc, dnnl::softmax_v2_forward>(
-          key.str(), [&] {
+          key, [&] {
             return dnnl::softmax_v2_forward::primitive_desc(
                 dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
                                                dnnl::algorithm::softmax_accurate, src_md, dst_md,
@@ -353,12 +356,7 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
   const auto p_md = strided_desc(probs);
   const auto v_md = strided_desc(v);
   const auto c_md = strided_desc(context_view);
-  std::ostringstream key2;
-  key2 << "context|";
-  append_desc(key2, p_md);
-  append_desc(key2, v_md);
-  append_desc(key2, c_md);
-  auto p2 = prepared_matmul(key2.str(), [&] {
+  auto p2 = prepared_matmul(layout_key("context", {p_md, v_md, c_md}), [&] {
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, c_md), base_attr(),
                                         cpu_engine());
   });
