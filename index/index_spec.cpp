@@ -124,6 +124,8 @@ Status parse_transform(std::string_view spec, const std::string& s, int d, Index
     VISTA_RETURN_IF_ERROR(check_range(spec, "PCA output dimension", v, 1, hi,
                                       " for input dimension " + std::to_string(d)));
     t.out_dim = static_cast<int>(v);
+  } else if (s.rfind("OPQ", 0) != 0) {
+    return refuse(spec, "'" + s + "' is not PCA<d>, OPQ<m> or OPQ<m>_<d>");
   } else {
     size_t pos = 3;
     int64_t m = 0, out_dim = d;

@@ -50,6 +50,8 @@ TEST(IndexSpecTest, DangerousSpecsAreRefusedNamingTheParameterAndRange) {
       {"IVF4,PQ4x9", "PQ nbits must be 4..8"},
       {"PCA17,Flat", "PCA output dimension must be 1..16"},
       {"OPQ3,PQ4", "OPQ m must divide its output dimension 16, got 3"},
+      // Found by the request fuzzer: PCA with OPQ's output syntax was read as OPQ4_8.
+      {"PCA4_8,PQ4", "'PCA4_8' is not PCA<d>, OPQ<m> or OPQ<m>_<d>"},
       {"HNSW32,PQ8", "'PQ8' cannot follow here"},
       {"Flat,Flat", "unexpected 'Flat' after the index"},
       {"SQ7", "'SQ7' is not a supported index"},
