@@ -444,14 +444,10 @@ engine::EngineOptions engine_options(const ServerSettings& settings) {
 }
 
 void Service::open_collections() {
-  // Failures are logged and reported now (list, /ready), not at the first request.
+  // Opening each collection now logs a failure (Catalog::get) and reports it (list, /ready)
+  // before the first request instead of at it.
   auto entries = engine_->catalog().list_entries();
-  if (!entries.is_ok()) {
-    spdlog::warn("listing collections: {}", entries.status().message());
-    return;
-  }
-  for (const auto& e : *entries)
-    if (!e.info) spdlog::warn("collection '{}' failed to open and is not served", e.name);
+  if (!entries.is_ok()) spdlog::warn("listing collections: {}", entries.status().message());
 }
 
 }  // namespace vista::api

@@ -29,16 +29,13 @@ vista::cli::CommandRunner setup_delete(CLI::App& sub) {
       std::cerr << "error: give the ids to delete, or --filter JSON\n";
       return 2;
     }
+    auto filter = vista::cli::filter_option(a->filter);
+    if (!filter.is_ok()) return vista::cli::report_failure(filter.status());
     nlohmann::json body;
-    if (!a->filter.empty()) {
-      auto parsed = nlohmann::json::parse(a->filter, nullptr, false);
-      if (parsed.is_discarded())
-        return vista::cli::report_failure(
-            vista::Status::invalid_argument("--filter is not valid JSON: " + a->filter));
-      body["filter"] = parsed;
-    } else {
+    if (*filter)
+      body["filter"] = **filter;
+    else
       body["ids"] = a->ids;
-    }
     auto removed = vista::cli::call_once(
         a->engine, /*with_model=*/false, /*must_exist=*/true, "POST",
         vista::cli::collection_path(a->collection, "/documents/delete"), {}, body);

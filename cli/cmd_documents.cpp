@@ -35,14 +35,9 @@ vista::cli::CommandRunner setup_documents(CLI::App& sub) {
                "print the REST response ({\"documents\": [...], \"next_cursor\"}, or "
                "{\"count\"} with --count)");
   return [a]() -> int {
-    std::optional<nlohmann::json> filter;
-    if (!a->filter.empty()) {
-      auto parsed = nlohmann::json::parse(a->filter, nullptr, false);
-      if (parsed.is_discarded())
-        return vista::cli::report_failure(
-            vista::Status::invalid_argument("--filter is not valid JSON: " + a->filter));
-      filter = parsed;
-    }
+    auto parsed_filter = vista::cli::filter_option(a->filter);
+    if (!parsed_filter.is_ok()) return vista::cli::report_failure(parsed_filter.status());
+    const std::optional<nlohmann::json>& filter = *parsed_filter;
     auto client = vista::cli::DataClient::open(a->engine, /*with_model=*/false,
                                                /*must_exist=*/true);
     if (!client.is_ok()) return vista::cli::report_failure(client.status());

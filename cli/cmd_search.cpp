@@ -63,13 +63,9 @@ vista::cli::CommandRunner setup_search(CLI::App& sub) {
     if (a->offset > 0) body["offset"] = a->offset;
     if (a->ef_search > 0) body["params"]["ef_search"] = a->ef_search;
     if (a->nprobe > 0) body["params"]["nprobe"] = a->nprobe;
-    if (!a->filter.empty()) {
-      auto filter = nlohmann::json::parse(a->filter, nullptr, false);
-      if (filter.is_discarded())
-        return vista::cli::report_failure(
-            vista::Status::invalid_argument("--filter is not valid JSON: " + a->filter));
-      body["filter"] = filter;
-    }
+    auto filter = vista::cli::filter_option(a->filter);
+    if (!filter.is_ok()) return vista::cli::report_failure(filter.status());
+    if (*filter) body["filter"] = **filter;
     if (a->text) body["text"] = *a->text;
     if (a->id) body["id"] = *a->id;
     if (a->image) {

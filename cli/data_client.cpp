@@ -198,4 +198,11 @@ Result<nlohmann::json> call_once(const EngineArgs& args, bool with_model, bool m
   return answer;
 }
 
+Result<std::optional<nlohmann::json>> filter_option(const std::string& text) {
+  if (text.empty()) return std::optional<nlohmann::json>();
+  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  if (parsed.is_discarded()) return Status::invalid_argument("--filter is not valid JSON: " + text);
+  return std::optional<nlohmann::json>(std::move(parsed));
+}
+
 }  // namespace vista::cli

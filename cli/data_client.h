@@ -71,6 +71,10 @@ Result<nlohmann::json> call_once(const EngineArgs& args, bool with_model, bool m
                                  const QueryParams& query = {},
                                  const std::optional<nlohmann::json>& body = std::nullopt);
 
+// The JSON of a `--filter` option (docs/filters.md): nullopt when it is empty, InvalidArgument
+// when it is not JSON. The server compiles and checks the filter itself.
+Result<std::optional<nlohmann::json>> filter_option(const std::string& text);
+
 // "/v1/collections/<name>" with the name percent-encoded, plus `rest`.
 std::string collection_path(const std::string& name, const std::string& rest = "");
 

@@ -184,6 +184,19 @@ Status validate_stored_document_id(const std::string& id) {
   return Status::ok();
 }
 
+Status validate_search_options(const SearchOptions& options) {
+  if (options.k < 1 || options.k > kMaxSearchK) {
+    return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxSearchK) +
+                                    ", got " + std::to_string(options.k));
+  }
+  if (options.offset < 0 || options.offset > kMaxSearchK - options.k) {
+    return Status::invalid_argument("offset must be between 0 and " + std::to_string(kMaxSearchK) +
+                                    " - k (" + std::to_string(kMaxSearchK - options.k) + "), got " +
+                                    std::to_string(options.offset));
+  }
+  return Status::ok();
+}
+
 Status validate_document_id(const std::string& id) {
   VISTA_RETURN_IF_ERROR(validate_stored_document_id(id));
   // Ids travel in URL paths (GET/DELETE .../documents/{id}, image URLs): control characters
@@ -420,15 +433,7 @@ struct Collection::Impl {
                       const SearchOptions& options) const {
     VISTA_RETURN_IF_ERROR(check_open());
     VISTA_RETURN_IF_ERROR(check_model(m));
-    if (options.k < 1 || options.k > kMaxSearchK) {
-      return Status::invalid_argument("k must be between 1 and " + std::to_string(kMaxSearchK) +
-                                      ", got " + std::to_string(options.k));
-    }
-    if (options.offset < 0 || options.offset > kMaxSearchK - options.k) {
-      return Status::invalid_argument("offset must be between 0 and " + std::to_string(kMaxSearchK) +
-                                      " - k (" + std::to_string(kMaxSearchK - options.k) + "), got " +
-                                      std::to_string(options.offset));
-    }
+    VISTA_RETURN_IF_ERROR(validate_search_options(options));
     if (n < 0 || (n > 0 && queries == nullptr))
       return Status::invalid_argument("no query vectors given");
     // Non-finite components: VectorIndex::search() checks, once.

@@ -152,6 +152,10 @@ struct SearchOptions {
   bool include_vectors = false;
 };
 
+// InvalidArgument unless k and offset are in range (the rule Collection::search applies; the
+// engine checks it before encoding a query).
+Status validate_search_options(const SearchOptions& options);
+
 struct SearchHit {
   float score = 0;    // inner product (cosine for unit vectors); higher is better
   Document document;  // id always set; the rest as SearchOptions asks

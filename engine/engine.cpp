@@ -31,7 +31,7 @@ Status no_model() {
 // A document of add_documents() that passed the cheap checks: its slot, image, content hash and
 // the source it will record.
 struct AddCandidate {
-  size_t index;
+  size_t index = 0;
   std::optional<std::string> image_bytes;
   std::string hash;
   std::optional<std::string> source;
@@ -182,7 +182,9 @@ struct Engine::Impl {
                                       doc.metadata.type_name()));
         continue;
       }
-      AddCandidate c{i, doc.image_bytes, ""};
+      AddCandidate c;
+      c.index = i;
+      c.image_bytes = doc.image_bytes;
       if (doc.image_path) {
         auto bytes = read_file_bytes(*doc.image_path, options.decode_limits.max_bytes);
         if (!bytes.is_ok()) {
@@ -485,6 +487,10 @@ Result<std::vector<SearchResponse>> Engine::search_batch(
   auto where = [&](size_t i) {
     return queries.size() == 1 ? std::string() : "searches[" + std::to_string(i) + "]: ";
   };
+  // A failure of query i, named by its place when the batch has several.
+  auto at = [&](size_t i, const Status& s) {
+    return queries.size() == 1 ? s : s.with_context("searches[" + std::to_string(i) + "]");
+  };
   // Cheap checks first, for every query, before anything is encoded.
   std::vector<EncodeItem> items;
   std::vector<size_t> encoded;  // query index of each item
@@ -496,31 +502,24 @@ Result<std::vector<SearchResponse>> Engine::search_batch(
       return Status::invalid_argument(
           where(i) + "a query needs exactly one of: text and/or image, id, vector (got " +
           std::to_string(kinds) + ")");
-    if (options[i].k < 1 || options[i].k > kMaxSearchK)
-      return Status::invalid_argument(where(i) + "k must be between 1 and " + std::to_string(kMaxSearchK) + ", got " +
-                                      std::to_string(options[i].k));
-    if (options[i].offset < 0 || options[i].offset > kMaxSearchK - options[i].k)
-      return Status::invalid_argument(where(i) + "offset must be between 0 and " + std::to_string(kMaxSearchK) + " - k, got " +
-                                      std::to_string(options[i].offset));
+    if (Status s = validate_search_options(options[i]); !s.is_ok()) return at(i, s);
   }
   VISTA_ASSIGN_OR_RETURN(auto coll, impl_->catalog->get(collection));
   const auto info = coll->info();
-  std::optional<ModelIdentity> encoder_model;
+  bool model_checked = false;  // once per batch, before the first encoded query
   for (size_t i = 0; i < queries.size(); ++i) {
     const Query& query = queries[i];
     if (!(query.text || query.image_bytes || query.image_path)) continue;
     if (!impl_->encoder) return no_model();
-    if (!encoder_model) {
+    if (!model_checked) {
       VISTA_RETURN_IF_ERROR(impl_->check_model(*coll));
-      encoder_model = impl_->model;
+      model_checked = true;
     }
     if (query.text && !is_valid_utf8(*query.text))
       return Status::invalid_argument(where(i) + "the text is not valid UTF-8");
     auto item = prepare_content(Content{query.text, query.image_bytes, query.image_path},
                                 impl_->options.decode_limits, impl_->image_size);
-    if (!item.is_ok())
-      return queries.size() == 1 ? item.status()
-                                 : item.status().with_context("searches[" + std::to_string(i) + "]");
+    if (!item.is_ok()) return at(i, item.status());
     items.push_back(std::move(item).value());
     encoded.push_back(i);
   }
@@ -542,7 +541,7 @@ Result<std::vector<SearchResponse>> Engine::search_batch(
       Embedding& emb = embeddings[next_embedding++];
       vector = std::move(emb.vector);
       response.truncated = emb.truncated;
-      model = *encoder_model;
+      model = impl_->model;
     } else if (query.id) {
       VISTA_ASSIGN_OR_RETURN(auto docs, coll->get({*query.id}, /*include_vectors=*/true));
       if (docs.empty() || !docs[0])
