@@ -1,12 +1,13 @@
 #include "api/thumbnails.h"
 
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "encoder/image/image_writer.h"
 
 namespace vista::api {
 
@@ -14,6 +15,8 @@ namespace {
 
 using encoder::DecodedImage;
 using encoder::PixelMode;
+
+constexpr int kThumbnailJpegQuality = 85;
 
 uint8_t over_white(uint8_t c, uint8_t a) {
   return static_cast<uint8_t>((c * a + 255 * (255 - a) + 127) / 255);
@@ -89,24 +92,26 @@ Result<std::string> make_thumbnail(std::string_view image_bytes, int size,
                                                image_bytes.size(), limits));
   VISTA_ASSIGN_OR_RETURN(cv::Mat rgb, to_rgb(decoded));
   try {
-    cv::Mat bgr;
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    const int longer = std::max(bgr.cols, bgr.rows);
+    const int longer = std::max(rgb.cols, rgb.rows);
     if (longer > size) {
       const double scale = static_cast<double>(size) / longer;
-      const int w = std::max(1, static_cast<int>(std::lround(bgr.cols * scale)));
-      const int h = std::max(1, static_cast<int>(std::lround(bgr.rows * scale)));
+      const int w = std::max(1, static_cast<int>(std::lround(rgb.cols * scale)));
+      const int h = std::max(1, static_cast<int>(std::lround(rgb.rows * scale)));
       cv::Mat small;
-      cv::resize(bgr, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-      bgr = small;
+      cv::resize(rgb, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+      rgb = small;
     }
-    std::vector<uchar> jpeg;
-    if (!cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85}))
-      return Status::internal("JPEG encoding of a thumbnail failed");
-    return std::string(jpeg.begin(), jpeg.end());
   } catch (const cv::Exception& e) {
     return Status::internal(std::string("thumbnail: ") + e.what());
   }
+  if (!rgb.isContinuous()) rgb = rgb.clone();
+  encoder::RgbImage thumbnail;
+  thumbnail.width = rgb.cols;
+  thumbnail.height = rgb.rows;
+  thumbnail.pixels.assign(rgb.datastart, rgb.dataend);
+  auto jpeg = encoder::encode_jpeg(thumbnail, kThumbnailJpegQuality);
+  if (!jpeg.is_ok()) return jpeg.status().with_context("thumbnail");
+  return jpeg;
 }
 
 std::optional<std::string> ThumbnailCache::get(const std::string& key) {

@@ -38,6 +38,7 @@
 #include "encoder/model/flop_count.h"
 #include "encoder/model/layers.h"
 #include "encoder/model/onednn.h"
+#include "encoder/model/model_config.h"
 #include "encoder/model/random_model.h"
 
 namespace {
@@ -63,6 +64,7 @@ constexpr int64_t kShortTokens = 10;  // 8 words + [CLS] + [SEP]
 struct Options {
   std::string model;
   std::string random;
+  std::string random_model_dir;
   std::string dtype = "auto";
   std::string device = "cpu";
   int threads = 0;
@@ -253,7 +255,28 @@ Status run(const Options& o) {
   ScratchDir scratch;
   fs::path model_dir = o.model;
   std::string model_label = o.model;
-  if (!o.random.empty()) {
+  std::error_code exists_ec;
+  if (!o.random_model_dir.empty() &&
+      fs::exists(fs::path(o.random_model_dir) / "config.json", exists_ec)) {
+    // Written by an earlier run: the same seeded weights, without writing 0.8 GB again. A real
+    // model there is refused rather than timed under the wrong name.
+    VISTA_ASSIGN_OR_RETURN(const auto kept, vista::encoder::load_model_config(o.random_model_dir));
+    if (!kept.text.random_weights) {
+      return Status::invalid_argument(
+          "--random-model-dir " + o.random_model_dir +
+          " holds a model that was not written with random weights; name a new folder");
+    }
+    model_dir = o.random_model_dir;
+    model_label = "base size, random weights";
+  } else if (!o.random_model_dir.empty()) {
+    const auto start = Clock::now();
+    spdlog::info("writing a base-size model with random weights to {} (about 0.8 GB), kept there",
+                 o.random_model_dir);
+    VISTA_RETURN_IF_ERROR(vista::encoder::write_random_base_model(o.random_model_dir));
+    spdlog::info("wrote it in {:.1f} s", seconds_since(start));
+    model_dir = o.random_model_dir;
+    model_label = "base size, random weights";
+  } else if (!o.random.empty()) {
     std::error_code ec;
     const fs::path base = o.work_dir.empty() ? fs::temp_directory_path(ec) : fs::path(o.work_dir);
     scratch.path = base / ("vista-bench-encoder-" + std::to_string(::getpid()));
@@ -411,6 +434,10 @@ CommandRunner add_bench_encoder(CLI::App& bench) {
   sub->add_flag("--json", o->json_output, "print one JSON object instead of the table");
   sub->add_option("--work-dir", o->work_dir,
                   "where --random writes its temporary model (default: system temp)");
+  sub->add_option("--random-model-dir", o->random_model_dir,
+                  "with --random: keep the model in DIR, or reuse the one an earlier run kept "
+                  "there (e.g. to time `vista ingest --model DIR`; its vectors mean nothing)")
+      ->needs("--random");
   return [o]() {
     if (o->model.empty() && o->random.empty()) o->model = model_or_default(o->model);
     o->dtype = concrete_dtype(o->dtype);

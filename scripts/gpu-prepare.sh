@@ -2,10 +2,10 @@
 # Prepares, on this (Debian 12) machine, what scripts/gpu-check.sh needs on a GPU machine that has
 # PyTorch (with CUDA), nvcc, CMake and ninja but no Debian -dev packages and no network:
 #
-#   .gpu/deps.tar.xz   headers, CMake/pkg-config files and shared libraries of the encoder-only
-#                      build (VISTA_ENCODER_ONLY: ICU, image codecs, spdlog/fmt, nlohmann-json,
-#                      CLI11, xxhash, GoogleTest, pkgconf), from Debian's .deb files unpacked with
-#                      `dpkg -x` into a prefix (never into /)
+#   .gpu/deps.tar.xz   headers, CMake/pkg-config files and libraries of the full build (encoder,
+#                      FAISS, RocksDB, OpenCV core/imgproc, the HTTP server) and every shared
+#                      library they load that such a machine lacks, from Debian's .deb files
+#                      unpacked with `dpkg -x` into a prefix (never into /)
 #   .gpu/golden/       the golden files the CUDA golden tests read (the tiny model without its .pth
 #                      twin, golden.json, tokens.json, the crops and the images)
 #
@@ -20,44 +20,116 @@ ROOT=$PWD
 GOLDEN_SRC=${VISTA_GOLDEN_DIR:-$ROOT/../shared/golden}
 if [[ ${1:-} == --golden ]]; then GOLDEN_SRC=$2; fi
 
-# The encoder-only build's dependencies: each -dev package and what its libraries load at run time
-# that a machine with only PyTorch, CUDA and a compiler may lack. pkg-config also wants the .pc
-# files named by libtiff's and libpng's Requires.private.
-PACKAGES=(
-  libicu-dev libicu72 icu-devtools
-  libjpeg62-turbo-dev libjpeg62-turbo
-  libpng-dev libpng16-16 zlib1g-dev zlib1g
-  libwebp-dev libwebp7 libwebpdemux2 libwebpmux3
-  libtiff-dev libtiff6 libtiffxx6 libdeflate-dev libdeflate0 libjbig-dev libjbig0 liblerc-dev liblerc4
-  liblzma-dev liblzma5 libzstd-dev libzstd1
-  libgif-dev libgif7
-  libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
-  nlohmann-json3-dev libcli11-dev libxxhash-dev
-  libgtest-dev libgmock-dev googletest
-  pkgconf pkgconf-bin libpkgconf3
+# What the build reads: headers, CMake and pkg-config files, the libraries it links. The shared
+# libraries these load at run time are added below, by following what each one needs.
+DEV_PACKAGES=(
+  # encoder/ and the CLI
+  libicu-dev icu-devtools libjpeg62-turbo-dev libpng-dev zlib1g-dev libwebp-dev libtiff-dev
+  libdeflate-dev libjbig-dev liblerc-dev liblzma-dev libzstd-dev libgif-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
+  libgtest-dev libgmock-dev googletest pkgconf pkgconf-bin libpkgconf3
+  # index/ (FAISS is a static library; it calls BLAS/LAPACK, here OpenBLAS)
+  libfaiss-dev libopenblas0-openmp
+  # engine/ (RocksDB is linked statically, with the compression libraries its CMake file names)
+  librocksdb-dev libgflags-dev libsnappy-dev libbz2-dev liblz4-dev libssl-dev libcsv-dev
+  # api/
+  libcpp-httplib-dev libbrotli-dev libopencv-core-dev libopencv-imgproc-dev libtbb-dev
 )
+# Present on any machine with a C++ compiler; never carried.
+BASE_LIBS='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libgomp)\.so'
 
 WORK=$ROOT/.gpu-work
 OUT=$ROOT/.gpu
-mkdir -p "$WORK/debs" "$OUT"
-rm -rf "$WORK/prefix" "$OUT/golden" "$OUT/deps.tar.xz"
-
-echo "gpu-prepare: downloading ${#PACKAGES[@]} packages into $WORK/debs"
-(cd "$WORK/debs" && apt-get download "${PACKAGES[@]}" >/dev/null)
-
-echo "gpu-prepare: unpacking into $WORK/prefix"
-for deb in "$WORK"/debs/*.deb; do dpkg -x "$deb" "$WORK/prefix"; done
-
-# Only what building and running needs.
 P=$WORK/prefix
+LIBDIR=$P/usr/lib/x86_64-linux-gnu
+mkdir -p "$WORK/debs" "$OUT"
+rm -rf "$P" "$OUT/golden" "$OUT/deps.tar.xz"
+
+fetch_and_unpack() {  # packages...
+  (cd "$WORK/debs" && apt-get download "$@" >/dev/null)
+  local pkg deb
+  for pkg in "$@"; do
+    deb=$(ls "$WORK"/debs/"${pkg%%:*}"_*.deb | head -1)
+    dpkg -x "$deb" "$P"
+  done
+  # Some packages still install into /lib; the GPU machine's loader path names only usr/lib.
+  if [[ -d $P/lib ]]; then
+    cp -a "$P/lib/." "$P/usr/lib/" && rm -rf "$P/lib"
+  fi
+}
+
+echo "gpu-prepare: ${#DEV_PACKAGES[@]} build packages"
+fetch_and_unpack "${DEV_PACKAGES[@]}"
+
+# Debian chooses the BLAS and LAPACK behind libblas.so.3 / liblapack.so.3 with alternatives, which
+# `dpkg -x` does not set up: point them at OpenBLAS, as this machine does.
+for lib in blas lapack; do
+  ln -sf openblas-openmp/lib$lib.so.3 "$LIBDIR/lib$lib.so.3"
+  ln -sf openblas-openmp/lib$lib.so.3 "$LIBDIR/lib$lib.so"
+done
+# Debian's OpenCVConfig.cmake (libopencv-dev) names all of OpenCV's modules and fails when one is
+# absent; this one declares the two the build links.
+mkdir -p "$LIBDIR/cmake/opencv4"
+cat >"$LIBDIR/cmake/opencv4/OpenCVConfig.cmake" <<'CMAKE'
+# Written by scripts/gpu-prepare.sh: OpenCV's core and imgproc modules from Debian's packages.
+get_filename_component(_vista_usr "${CMAKE_CURRENT_LIST_DIR}/../../../.." ABSOLUTE)
+foreach(_vista_module core imgproc)
+  if(NOT TARGET opencv_${_vista_module})
+    add_library(opencv_${_vista_module} SHARED IMPORTED)
+    set_target_properties(opencv_${_vista_module} PROPERTIES
+      IMPORTED_LOCATION "${_vista_usr}/lib/x86_64-linux-gnu/libopencv_${_vista_module}.so.406"
+      INTERFACE_INCLUDE_DIRECTORIES "${_vista_usr}/include/opencv4")
+  endif()
+endforeach()
+set_property(TARGET opencv_imgproc PROPERTY INTERFACE_LINK_LIBRARIES opencv_core)
+set(OpenCV_LIBS opencv_core opencv_imgproc)
+set(OpenCV_VERSION 4.6.0)
+set(OpenCV_FOUND TRUE)
+CMAKE
+
+# The run-time closure: every library that a carried library loads and that is neither carried
+# nor part of the base system comes from the Debian package that holds it here.
+runtime_libraries_missing() {
+  # Links a -dev package made to a library its run-time package holds (libfoo.so -> libfoo.so.N).
+  find "$P" -xtype l \( -name '*.so' -o -name '*.so.*' \) | while read -r link; do
+    echo "${link#"$P"}"
+  done
+  find "$P" -type f \( -name '*.so' -o -name '*.so.*' \) -print0 |
+    LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/openblas-openmp xargs -0 -r ldd 2>/dev/null |
+    awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | grep -vE "$BASE_LIBS" |
+    awk -v p="$P" 'index($2, p) != 1 {print $2}' | sort -u
+}
+for round in 1 2 3 4 5 6; do
+  mapfile -t missing < <(runtime_libraries_missing)
+  ((${#missing[@]} == 0)) && break
+  mapfile -t packages < <(for lib in "${missing[@]}"; do
+    real=$(readlink -f "$lib")
+    dpkg -S "$real" 2>/dev/null || dpkg -S "/usr$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null ||
+      { echo "gpu-prepare: no package holds $lib" >&2; exit 1; }
+  done | cut -d: -f1 | sort -u)
+  echo "gpu-prepare: run-time libraries, round $round: ${packages[*]}"
+  fetch_and_unpack "${packages[@]}"
+done
+mapfile -t missing < <(runtime_libraries_missing)
+if ((${#missing[@]} > 0)); then
+  echo "gpu-prepare: still missing after 6 rounds: ${missing[*]}" >&2
+  exit 1
+fi
+
+# Only what building and running needs. FAISS and RocksDB are linked statically; GoogleTest too.
 rm -rf "$P/usr/share/doc" "$P/usr/share/man" "$P/usr/share/lintian" "$P/usr/share/locale" \
-       "$P/usr/src" "$P/etc"
-find "$P" -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' -delete
+       "$P/usr/src" "$P/etc" "$P/usr/bin/"*-config "$P/usr/sbin"
+find "$P" -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' ! -name 'libfaiss.a' \
+  ! -name 'librocksdb.a' -delete
+# Vista links RocksDB statically: its shared library (3 MiB compressed) stays here, and RocksDB's
+# CMake file no longer insists that it exists.
+rm -f "$LIBDIR"/librocksdb.so*
+sed -i '/_cmake_import_check_.*rocksdb-shared/d' "$LIBDIR/cmake/rocksdb/RocksDBTargets-none.cmake"
 # CMake package files that name /usr/... absolutely: gpu-check.sh points them at the prefix.
-grep -rlE '"?/usr/(lib|include)' "$P/usr/lib/x86_64-linux-gnu/cmake" "$P/usr/share/cmake" 2>/dev/null |
+grep -rlE '"?/usr/(lib|include)' "$LIBDIR/cmake" "$P/usr/share/cmake" 2>/dev/null |
   while read -r f; do sed -i -E 's#([" ;])/usr/(lib|include)#\1@VISTA_DEPS_PREFIX@/usr/\2#g' "$f"; done || true
 
-tar -C "$P" -cf - . | xz -T2 -6 > "$OUT/deps.tar.xz"
+tar -C "$P" -cf - . | xz -T2 -9 > "$OUT/deps.tar.xz"
 
 echo "gpu-prepare: copying golden files from $GOLDEN_SRC"
 mkdir -p "$OUT/golden/tiny-model"

@@ -1,5 +1,6 @@
 // `vista bench encoder` as a user runs it: on the golden tiny model (seconds), its report has
-// every case, a measured peak, a baseline with speed-up and cosine, and usage errors exit 4.
+// every case, a measured peak, a baseline with speed-up and cosine, and errors exit with their
+// documented codes.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -73,6 +74,8 @@ TEST(BenchEncoderCli, UsageErrorsNameTheProblem) {
   EXPECT_NE(run.err.find("fp64"), std::string::npos) << run.err;
   run = run_vista("bench encoder --random base --model /some/model");
   EXPECT_EQ(run.exit_code, 2);
+  run = run_vista("bench encoder --model /some/model --random-model-dir /tmp/x");
+  EXPECT_EQ(run.exit_code, 2);
   run = run_vista("bench encoder --model /nonexistent/model --no-baseline");
   EXPECT_EQ(run.exit_code, 3);
   EXPECT_NE(run.err.find("fetch-model.sh"), std::string::npos) << run.err;
@@ -82,6 +85,15 @@ TEST(BenchEncoderCli, UsageErrorsNameTheProblem) {
   ::unsetenv("VISTA_MODEL");
   EXPECT_EQ(run.exit_code, 3);
   EXPECT_NE(run.err.find("/nonexistent/from-env"), std::string::npos) << run.err;
+}
+
+TEST(BenchEncoderCli, AKeptRandomModelFolderMustHoldARandomModel) {
+  VISTA_REQUIRE_GOLDEN();
+  // A real model's folder is refused before anything is written or timed.
+  const auto run = run_vista("bench encoder --random base --random-model-dir " + tiny_model() +
+                             " --no-baseline --min-seconds 0.01");
+  EXPECT_EQ(run.exit_code, 4) << run.err;  // InvalidArgument (docs/cli.md)
+  EXPECT_NE(run.err.find("random weights"), std::string::npos) << run.err;
 }
 
 }  // namespace

@@ -122,6 +122,22 @@ TEST(ModelConfigTest, MissingAndMistypedFieldsAreNamed) {
       << negative.status();
 }
 
+TEST(ModelConfigTest, RandomWeightsMarkerIsReadAndChecked) {
+  auto real = parse_bert_config(kTinyBert, "c.json");
+  ASSERT_TRUE(real.is_ok()) << real.status();
+  EXPECT_FALSE(real->random_weights);
+
+  std::string marked = kTinyBert;
+  marked.insert(1, "\"vista_random_weights\": true, ");
+  auto random = parse_bert_config(marked, "c.json");
+  ASSERT_TRUE(random.is_ok()) << random.status();
+  EXPECT_TRUE(random->random_weights);
+
+  std::string mistyped = kTinyBert;
+  mistyped.insert(1, "\"vista_random_weights\": \"yes\", ");
+  EXPECT_EQ(parse_bert_config(mistyped, "c.json").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ModelConfigTest, HeadsMustDivideHidden) {
   auto config = parse_bert_config(
       R"({"hidden_size": 100, "num_hidden_layers": 2, "num_attention_heads": 3,

@@ -18,7 +18,6 @@ bool running_in_ci();
 std::filesystem::path source_dir();
 std::filesystem::path vista_binary();
 
-// A fresh directory under the system temp dir, removed when the object dies.
 // What a run of the `vista` binary printed and how it exited.
 struct VistaRun {
   int exit_code = -1;  // -1: it did not exit normally
@@ -29,6 +28,7 @@ struct VistaRun {
 // Runs vista_binary() with `args`, which the caller has quoted for the shell.
 VistaRun run_vista(const std::string& args);
 
+// A fresh directory under the system temp dir, removed when the object dies.
 class TempDir {
  public:
   TempDir();

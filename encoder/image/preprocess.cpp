@@ -7,12 +7,7 @@
 #include <string>
 #include <system_error>
 
-#ifdef VISTA_WITH_OPENCV
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-#endif
-
+#include "encoder/image/image_writer.h"
 #include "encoder/image/pillow_resample.h"
 
 namespace vista::encoder {
@@ -246,32 +241,12 @@ Result<RgbImage> load_crop(const std::filesystem::path& file, int size,
 
 Status save_png(const RgbImage& image, const std::filesystem::path& file) {
   const std::string name = file.string();
-  if (image.width < 1 || image.height < 1 ||
-      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    return Status::invalid_argument("cannot write " + name + ": the image buffer is malformed");
-  }
-  std::vector<uint8_t> encoded;
-#ifndef VISTA_WITH_OPENCV
-  return Status::unsupported("cannot write " + name +
-                             ": this build has no PNG writer (built without OpenCV)");
-#else
-  try {
-    // OpenCV stores BGR; the copy keeps the caller's buffer untouched.
-    cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.pixels.data()));
-    cv::Mat bgr;
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    if (!cv::imencode(".png", bgr, encoded)) {
-      return Status::internal("PNG encoding failed for " + name);
-    }
-  } catch (const cv::Exception& e) {
-    return Status::internal("PNG encoding failed for " + name + ": " + e.what());
-  }
-#endif
+  auto encoded = encode_png(image);
+  if (!encoded.is_ok()) return encoded.status().with_context("cannot write " + name);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   if (!out)
     return Status::io_error("cannot open " + name + " for writing: " + std::strerror(errno));
-  out.write(reinterpret_cast<const char*>(encoded.data()),
-            static_cast<std::streamsize>(encoded.size()));
+  out.write(encoded->data(), static_cast<std::streamsize>(encoded->size()));
   out.close();
   if (!out) return Status::io_error("cannot write " + name);
   return Status::ok();

@@ -174,6 +174,10 @@ Result<std::shared_ptr<const Encoder>> Encoder::load(const std::filesystem::path
   at::set_num_threads(threads);
 
   VISTA_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(model_dir));
+  if (config.text.random_weights) {
+    spdlog::warn("{} holds random weights (written for timing): its vectors mean nothing",
+                 model_dir.string());
+  }
   VISTA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::from_vocab_file(model_dir / "vocab.txt"));
   if (static_cast<int64_t>(tokenizer.vocab_size()) > config.text.vocab_size) {
     return Status::invalid_argument(

@@ -108,6 +108,13 @@ Result<BertConfig> parse_bert_config(const std::string& json_text, const std::st
   VISTA_RETURN_IF_ERROR(read_int(j, "pad_token_id", false, 0, source, &c.pad_token_id));
   VISTA_RETURN_IF_ERROR(read_double(j, "layer_norm_eps", false, source, &c.layer_norm_eps));
 
+  if (auto it = j.find(kRandomWeightsKey); it != j.end()) {
+    if (!it->is_boolean()) {
+      return Status::invalid_argument(source + ": " + kRandomWeightsKey + " must be true or false");
+    }
+    c.random_weights = it->get<bool>();
+  }
+
   if (c.hidden_size % c.num_attention_heads != 0) {
     return Status::invalid_argument(source + ": hidden_size " + std::to_string(c.hidden_size) +
                                     " is not a multiple of num_attention_heads " +

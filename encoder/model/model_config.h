@@ -11,6 +11,9 @@
 
 namespace vista::encoder {
 
+// The config.json key that marks a model whose weights are random (encoder/model/random_model.h).
+inline constexpr const char* kRandomWeightsKey = "vista_random_weights";
+
 // The fields of a BERT config.json that shape the network.
 struct BertConfig {
   int64_t hidden_size = 768;
@@ -22,6 +25,8 @@ struct BertConfig {
   int64_t type_vocab_size = 2;
   double layer_norm_eps = 1e-12;
   int64_t pad_token_id = 0;
+  // "vista_random_weights": true in a model written by write_random_base_model (for timing).
+  bool random_weights = false;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };

@@ -141,7 +141,8 @@ Status write_random_base_model(const fs::path& dir, const fs::path& vocab) {
                                  {"pad_token_id", 0},
                                  {"position_embedding_type", "absolute"},
                                  {"type_vocab_size", 2},
-                                 {"vocab_size", kBertVocabSize}};
+                                 {"vocab_size", kBertVocabSize},
+                                 {kRandomWeightsKey, true}};
   VISTA_RETURN_IF_ERROR(write_file(dir / "config.json", config.dump(2)));
   if (vocab.empty()) {
     VISTA_RETURN_IF_ERROR(write_file(dir / "vocab.txt", stand_in_vocab()));

@@ -17,7 +17,8 @@ class VisualizedBgeImpl;
 void randomize_weights(VisualizedBgeImpl& model, uint64_t seed);
 
 // Writes into `dir` (created; the caller owns it): the base config.json (BERT-base text side,
-// EVA02-CLIP-B-16 vision tower by default), a vocab.txt and a model.safetensors of N(0, 0.02)
+// EVA02-CLIP-B-16 vision tower by default, marked with kRandomWeightsKey so that loading it
+// warns), a vocab.txt and a model.safetensors of N(0, 0.02)
 // weights (LayerNorm scales 1; RoPE tables as the network computes them), about 0.8 GB.
 // `vocab` is copied when given (e.g. the real vocab.txt); otherwise a stand-in vocabulary of the
 // same size is written: BERT's special tokens at their ids, single characters, common English
