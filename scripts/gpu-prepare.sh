@@ -116,11 +116,13 @@ if ((${#missing[@]} > 0)); then
   exit 1
 fi
 
-# Only what building and running needs. FAISS and RocksDB are linked statically; GoogleTest too.
+# Only what building and running needs. Static libraries stay where a CMake package file names
+# them (FAISS, RocksDB, GoogleTest, gflags): CMake refuses a package whose files are missing.
 rm -rf "$P/usr/share/doc" "$P/usr/share/man" "$P/usr/share/lintian" "$P/usr/share/locale" \
        "$P/usr/src" "$P/etc" "$P/usr/bin/"*-config "$P/usr/sbin"
-find "$P" -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' ! -name 'libfaiss.a' \
-  ! -name 'librocksdb.a' -delete
+find "$P" -name '*.a' | while read -r archive; do
+  grep -rqF --include='*.cmake' "$(basename "$archive")" "$P" || rm -f "$archive"
+done
 # Vista links RocksDB statically: its shared library (3 MiB compressed) stays here, and RocksDB's
 # CMake file no longer insists that it exists.
 rm -f "$LIBDIR"/librocksdb.so*
