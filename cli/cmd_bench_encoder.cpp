@@ -231,6 +231,43 @@ std::string device_label(const vista::encoder::DeviceSpec& device) {
   return device.name();
 }
 
+// Writes the base-size model with random weights (0.8 GB) to `dir`, saying how long it took.
+Status write_random_model(const fs::path& dir, const char* kept_or_scratch) {
+  const auto start = Clock::now();
+  spdlog::info("writing a base-size model with random weights to {} (about 0.8 GB, {})",
+               dir.string(), kept_or_scratch);
+  VISTA_RETURN_IF_ERROR(vista::encoder::write_random_base_model(dir));
+  spdlog::info("wrote it in {:.1f} s", seconds_since(start));
+  return Status::ok();
+}
+
+// The model `--random base` times: the one kept in --random-model-dir (written there by the
+// first run, reused by later ones), else one written to a scratch folder removed at the end.
+Result<fs::path> random_model(const Options& o, ScratchDir& scratch) {
+  if (!o.random_model_dir.empty()) {
+    const fs::path dir = o.random_model_dir;
+    std::error_code ec;
+    if (!fs::exists(dir / "config.json", ec)) {
+      VISTA_RETURN_IF_ERROR(write_random_model(dir, "kept there"));
+      return dir;
+    }
+    // A real model there is refused rather than timed under the wrong name.
+    VISTA_ASSIGN_OR_RETURN(const auto kept, vista::encoder::load_model_config(dir));
+    if (!kept.text.random_weights) {
+      return Status::invalid_argument(
+          "--random-model-dir " + dir.string() +
+          " holds a model that was not written with random weights; name a new folder");
+    }
+    return dir;
+  }
+  std::error_code ec;
+  const fs::path base = o.work_dir.empty() ? fs::temp_directory_path(ec) : fs::path(o.work_dir);
+  scratch.path = base / ("vista-bench-encoder-" + std::to_string(::getpid()));
+  const fs::path dir = scratch.path / "bge-visualized-base-random-weights";
+  VISTA_RETURN_IF_ERROR(write_random_model(dir, "removed at the end"));
+  return dir;
+}
+
 Status run(const Options& o) {
   if (o.model.empty() == o.random.empty()) {
     return Status::invalid_argument("give exactly one of --model DIR or --random base");
@@ -255,38 +292,8 @@ Status run(const Options& o) {
   ScratchDir scratch;
   fs::path model_dir = o.model;
   std::string model_label = o.model;
-  std::error_code exists_ec;
-  if (!o.random_model_dir.empty() &&
-      fs::exists(fs::path(o.random_model_dir) / "config.json", exists_ec)) {
-    // Written by an earlier run: the same seeded weights, without writing 0.8 GB again. A real
-    // model there is refused rather than timed under the wrong name.
-    VISTA_ASSIGN_OR_RETURN(const auto kept, vista::encoder::load_model_config(o.random_model_dir));
-    if (!kept.text.random_weights) {
-      return Status::invalid_argument(
-          "--random-model-dir " + o.random_model_dir +
-          " holds a model that was not written with random weights; name a new folder");
-    }
-    model_dir = o.random_model_dir;
-    model_label = "base size, random weights";
-  } else if (!o.random_model_dir.empty()) {
-    const auto start = Clock::now();
-    spdlog::info("writing a base-size model with random weights to {} (about 0.8 GB), kept there",
-                 o.random_model_dir);
-    VISTA_RETURN_IF_ERROR(vista::encoder::write_random_base_model(o.random_model_dir));
-    spdlog::info("wrote it in {:.1f} s", seconds_since(start));
-    model_dir = o.random_model_dir;
-    model_label = "base size, random weights";
-  } else if (!o.random.empty()) {
-    std::error_code ec;
-    const fs::path base = o.work_dir.empty() ? fs::temp_directory_path(ec) : fs::path(o.work_dir);
-    scratch.path = base / ("vista-bench-encoder-" + std::to_string(::getpid()));
-    const fs::path model_path = scratch.path / "bge-visualized-base-random-weights";
-    const auto start = Clock::now();
-    spdlog::info("writing a base-size model with random weights to {} (about 0.8 GB)",
-                    scratch.path.string());
-    VISTA_RETURN_IF_ERROR(vista::encoder::write_random_base_model(model_path));
-    spdlog::info("wrote it in {:.1f} s", seconds_since(start));
-    model_dir = model_path;
+  if (!o.random.empty()) {
+    VISTA_ASSIGN_OR_RETURN(model_dir, random_model(o, scratch));
     model_label = "base size, random weights";
   }
 
