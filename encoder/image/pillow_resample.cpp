@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace vista::encoder::internal {
 namespace {
@@ -97,25 +98,79 @@ struct View {
   int channels;
 };
 
-// Horizontal pass: rows [row0, row0 + rows) of `in`, columns read relative to col0.
+// The horizontal pass is where preparing an image spends about half of its time (the other
+// half is JPEG decoding). Each row is first split into one int32 line per channel and every
+// kernel is padded with zero taps to a multiple of kLanes, so that each output is a dot product
+// over contiguous memory in blocks the compiler turns into vector instructions (AVX2 where the
+// CPU has it, through target_clones). Integer sums are exact in any order, so the samples equal
+// Pillow's one for one.
+constexpr int kLanes = 8;
+
+inline int32_t dot_padded(const int32_t* a, const int32_t* k, int taps) {
+  int32_t acc[kLanes] = {0};
+  for (int v = 0; v < taps; v += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[v + l] * k[v + l];
+  }
+  int32_t sum = 0;
+  for (int l = 0; l < kLanes; ++l) sum += acc[l];
+  return sum;
+}
+
+// Splits `span` interleaved pixels into one int32 line per channel. Templated on the channel count
+// so that the compiler vectorises it; always inlined so that it takes its caller's target.
 template <int C>
+__attribute__((always_inline)) inline void split_channels(const uint8_t* line, int span,
+                                                          int32_t* planes, size_t width) {
+  for (int x = 0; x < span; ++x) {
+    for (int c = 0; c < C; ++c) planes[c * width + x] = line[x * C + c];
+  }
+}
+
+// Rows of `channels`-interleaved samples starting at the first column any output reads; output
+// i reads from column offset[i] on. `planes` holds channels lines of `width` int32 each, zero
+// past `span`.
+__attribute__((target_clones("avx2", "default"))) void horizontal_rows(
+    const uint8_t* in, size_t stride, int channels, int rows, int span, const int* offset, int n,
+    const int32_t* kernels, int taps, int32_t* planes, size_t width, uint8_t* out) {
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* line = in + static_cast<size_t>(r) * stride;
+    switch (channels) {
+      case 1: split_channels<1>(line, span, planes, width); break;
+      case 2: split_channels<2>(line, span, planes, width); break;
+      case 3: split_channels<3>(line, span, planes, width); break;
+      default: split_channels<4>(line, span, planes, width); break;
+    }
+    uint8_t* o = out + static_cast<size_t>(r) * n * channels;
+    for (int i = 0; i < n; ++i) {
+      const int32_t* k = kernels + static_cast<size_t>(i) * taps;
+      for (int c = 0; c < channels; ++c) {
+        const int32_t* a = planes + static_cast<size_t>(c) * width + offset[i];
+        o[i * channels + c] = clip8((1 << (kPrecisionBits - 1)) + dot_padded(a, k, taps));
+      }
+    }
+  }
+}
+
+// Horizontal pass: rows [row0, row0 + rows) of `in`, columns read relative to col0.
 void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan,
                  uint8_t* out) {
   const int n = plan.outputs();
-  for (int r = 0; r < rows; ++r) {
-    const uint8_t* line = in.data + static_cast<size_t>(row0 + r) * in.stride;
-    uint8_t* o = out + static_cast<size_t>(r) * n * C;
-    for (int i = 0; i < n; ++i) {
-      const int32_t* k = &plan.fixed[static_cast<size_t>(i) * plan.ksize];
-      const uint8_t* src = line + static_cast<size_t>(plan.first[i] - col0) * C;
-      int32_t ss[C];
-      for (int c = 0; c < C; ++c) ss[c] = 1 << (kPrecisionBits - 1);
-      for (int x = 0; x < plan.count[i]; ++x) {
-        for (int c = 0; c < C; ++c) ss[c] += src[x * C + c] * k[x];
-      }
-      for (int c = 0; c < C; ++c) o[i * C + c] = clip8(ss[c]);
-    }
+  if (n == 0 || rows <= 0) return;
+  const int taps = (plan.ksize + kLanes - 1) / kLanes * kLanes;
+  std::vector<int32_t> kernels(static_cast<size_t>(n) * taps, 0);
+  std::vector<int> offset(n);
+  for (int i = 0; i < n; ++i) {
+    std::copy_n(&plan.fixed[static_cast<size_t>(i) * plan.ksize], plan.ksize,
+                &kernels[static_cast<size_t>(i) * taps]);
+    offset[i] = plan.first[i] - plan.lo();
   }
+  const int span = plan.hi() - plan.lo();
+  const size_t width = static_cast<size_t>(span) + taps;
+  std::vector<int32_t> planes(width * in.channels, 0);
+  const uint8_t* first = in.data + static_cast<size_t>(row0) * in.stride +
+                         static_cast<size_t>(plan.lo() - col0) * in.channels;
+  horizontal_rows(first, in.stride, in.channels, rows, span, offset.data(), n, kernels.data(), taps,
+                  planes.data(), width, out);
 }
 
 // Vertical pass: every output row of `plan` from `in`, rows read relative to row0, columns
@@ -138,16 +193,6 @@ void vertical8(View<uint8_t> in, int row0, int col0, int cols, const AxisPlan& p
       }
       for (int c = 0; c < C; ++c) o[xx * C + c] = clip8(ss[c]);
     }
-  }
-}
-
-void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan,
-                 uint8_t* out) {
-  switch (in.channels) {
-    case 1: return horizontal8<1>(in, row0, rows, col0, plan, out);
-    case 2: return horizontal8<2>(in, row0, rows, col0, plan, out);
-    case 3: return horizontal8<3>(in, row0, rows, col0, plan, out);
-    default: return horizontal8<4>(in, row0, rows, col0, plan, out);
   }
 }
 
