@@ -7,6 +7,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace vista::encoder::internal {
 namespace {
 
@@ -98,23 +102,31 @@ struct View {
   int channels;
 };
 
-// The horizontal pass is where preparing an image spends about half of its time (the other
-// half is JPEG decoding). Each row is first split into one int32 line per channel and every
-// kernel is padded with zero taps to a multiple of kLanes, so that each output is a dot product
-// over contiguous memory in blocks the compiler turns into vector instructions (AVX2 where the
-// CPU has it, through target_clones). Integer sums are exact in any order, so the samples equal
-// Pillow's one for one.
+// The horizontal pass is, with JPEG decoding, where preparing an image spends its time. Each row
+// is first split into one int32 line per channel and every kernel is padded with zero taps to a
+// multiple of kLanes, so that each output is a dot product over contiguous memory. On CPUs with
+// AVX2, eight outputs are computed together and reduced, rounded and clipped in vector registers;
+// elsewhere the compiler vectorises the portable loop as it can. Integer sums are exact in any
+// order, so both give Pillow's samples one for one.
 constexpr int kLanes = 8;
 
-inline int32_t dot_padded(const int32_t* a, const int32_t* k, int taps) {
-  int32_t acc[kLanes] = {0};
-  for (int v = 0; v < taps; v += kLanes) {
-    for (int l = 0; l < kLanes; ++l) acc[l] += a[v + l] * k[v + l];
-  }
-  int32_t sum = 0;
-  for (int l = 0; l < kLanes; ++l) sum += acc[l];
-  return sum;
-}
+// Rows of `channels`-interleaved samples starting at the first column any output reads; output
+// i reads from column offset[i] on, with kernel i at kernels + i * taps. `planes` holds channels
+// lines of `width` int32 each, zero past `span`.
+struct HorizontalRows {
+  const uint8_t* in;
+  size_t stride;
+  int channels;
+  int rows;
+  int span;
+  const int* offset;
+  int n;
+  const int32_t* kernels;
+  int taps;
+  int32_t* planes;
+  size_t width;
+  uint8_t* out;
+};
 
 // Splits `span` interleaved pixels into one int32 line per channel. Templated on the channel count
 // so that the compiler vectorises it; always inlined so that it takes its caller's target.
@@ -126,34 +138,98 @@ __attribute__((always_inline)) inline void split_channels(const uint8_t* line, i
   }
 }
 
-// Rows of `channels`-interleaved samples starting at the first column any output reads; output
-// i reads from column offset[i] on. `planes` holds channels lines of `width` int32 each, zero
-// past `span`.
-__attribute__((target_clones("avx2", "default"))) void horizontal_rows(
-    const uint8_t* in, size_t stride, int channels, int rows, int span, const int* offset, int n,
-    const int32_t* kernels, int taps, int32_t* planes, size_t width, uint8_t* out) {
-  for (int r = 0; r < rows; ++r) {
-    const uint8_t* line = in + static_cast<size_t>(r) * stride;
-    switch (channels) {
-      case 1: split_channels<1>(line, span, planes, width); break;
-      case 2: split_channels<2>(line, span, planes, width); break;
-      case 3: split_channels<3>(line, span, planes, width); break;
-      default: split_channels<4>(line, span, planes, width); break;
-    }
-    uint8_t* o = out + static_cast<size_t>(r) * n * channels;
-    for (int i = 0; i < n; ++i) {
-      const int32_t* k = kernels + static_cast<size_t>(i) * taps;
-      for (int c = 0; c < channels; ++c) {
-        const int32_t* a = planes + static_cast<size_t>(c) * width + offset[i];
-        o[i * channels + c] = clip8((1 << (kPrecisionBits - 1)) + dot_padded(a, k, taps));
-      }
+__attribute__((always_inline)) inline void split_row(const HorizontalRows& h, int r) {
+  const uint8_t* line = h.in + static_cast<size_t>(r) * h.stride;
+  switch (h.channels) {
+    case 1: split_channels<1>(line, h.span, h.planes, h.width); break;
+    case 2: split_channels<2>(line, h.span, h.planes, h.width); break;
+    case 3: split_channels<3>(line, h.span, h.planes, h.width); break;
+    default: split_channels<4>(line, h.span, h.planes, h.width); break;
+  }
+}
+
+// Output i of one channel line, rounded and clipped as Pillow does.
+inline uint8_t horizontal_sample(const HorizontalRows& h, const int32_t* plane, int i) {
+  const int32_t* a = plane + h.offset[i];
+  const int32_t* k = h.kernels + static_cast<size_t>(i) * h.taps;
+  int32_t acc[kLanes] = {0};
+  for (int v = 0; v < h.taps; v += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[v + l] * k[v + l];
+  }
+  int32_t sum = 1 << (kPrecisionBits - 1);
+  for (int l = 0; l < kLanes; ++l) sum += acc[l];
+  return clip8(sum);
+}
+
+void horizontal_rows_portable(const HorizontalRows& h) {
+  for (int r = 0; r < h.rows; ++r) {
+    split_row(h, r);
+    uint8_t* o = h.out + static_cast<size_t>(r) * h.n * h.channels;
+    for (int c = 0; c < h.channels; ++c) {
+      const int32_t* plane = h.planes + static_cast<size_t>(c) * h.width;
+      for (int i = 0; i < h.n; ++i) o[i * h.channels + c] = horizontal_sample(h, plane, i);
     }
   }
 }
 
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void horizontal_rows_avx2(const HorizontalRows& h) {
+  const __m256i round = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i max = _mm256_set1_epi32(255);
+  for (int r = 0; r < h.rows; ++r) {
+    split_row(h, r);
+    uint8_t* o = h.out + static_cast<size_t>(r) * h.n * h.channels;
+    for (int c = 0; c < h.channels; ++c) {
+      const int32_t* plane = h.planes + static_cast<size_t>(c) * h.width;
+      int i = 0;
+      for (; i + kLanes <= h.n; i += kLanes) {
+        __m256i acc[kLanes];
+        for (int j = 0; j < kLanes; ++j) {
+          const int32_t* a = plane + h.offset[i + j];
+          const int32_t* k = h.kernels + static_cast<size_t>(i + j) * h.taps;
+          __m256i sum = zero;
+          for (int v = 0; v < h.taps; v += kLanes) {
+            const __m256i pixels = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + v));
+            const __m256i weights = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + v));
+            sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(pixels, weights));
+          }
+          acc[j] = sum;
+        }
+        // Eight sums of eight lanes: pairwise adds within 128-bit halves, then the halves.
+        const __m256i h01 = _mm256_hadd_epi32(acc[0], acc[1]);
+        const __m256i h23 = _mm256_hadd_epi32(acc[2], acc[3]);
+        const __m256i h45 = _mm256_hadd_epi32(acc[4], acc[5]);
+        const __m256i h67 = _mm256_hadd_epi32(acc[6], acc[7]);
+        const __m256i h0123 = _mm256_hadd_epi32(h01, h23);
+        const __m256i h4567 = _mm256_hadd_epi32(h45, h67);
+        __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                                        _mm256_permute2x128_si256(h0123, h4567, 0x31));
+        sums = _mm256_srai_epi32(_mm256_add_epi32(sums, round), kPrecisionBits);
+        sums = _mm256_min_epi32(_mm256_max_epi32(sums, zero), max);
+        alignas(32) int32_t clipped[kLanes];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(clipped), sums);
+        for (int j = 0; j < kLanes; ++j) {
+          o[(i + j) * h.channels + c] = static_cast<uint8_t>(clipped[j]);
+        }
+      }
+      for (; i < h.n; ++i) o[i * h.channels + c] = horizontal_sample(h, plane, i);
+    }
+  }
+}
+#endif
+
+void horizontal_rows(const HorizontalRows& h, Simd simd) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2 && simd == Simd::kAuto) return horizontal_rows_avx2(h);
+#endif
+  horizontal_rows_portable(h);
+}
+
 // Horizontal pass: rows [row0, row0 + rows) of `in`, columns read relative to col0.
 void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan,
-                 uint8_t* out) {
+                 uint8_t* out, Simd simd) {
   const int n = plan.outputs();
   if (n == 0 || rows <= 0) return;
   const int taps = (plan.ksize + kLanes - 1) / kLanes * kLanes;
@@ -169,8 +245,9 @@ void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan&
   std::vector<int32_t> planes(width * in.channels, 0);
   const uint8_t* first = in.data + static_cast<size_t>(row0) * in.stride +
                          static_cast<size_t>(plan.lo() - col0) * in.channels;
-  horizontal_rows(first, in.stride, in.channels, rows, span, offset.data(), n, kernels.data(), taps,
-                  planes.data(), width, out);
+  horizontal_rows({first, in.stride, in.channels, rows, span, offset.data(), n, kernels.data(), taps,
+                   planes.data(), width, out},
+                  simd);
 }
 
 // Vertical pass: every output row of `plan` from `in`, rows read relative to row0, columns
@@ -261,20 +338,21 @@ void vertical_wide(View<T> in, int row0, int col0, int cols, const AxisPlan& pla
 
 struct Ops8 {
   using T = uint8_t;
-  static void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) {
-    horizontal8(in, row0, rows, col0, p, out);
+  Simd simd = Simd::kAuto;
+  void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) const {
+    horizontal8(in, row0, rows, col0, p, out, simd);
   }
-  static void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) {
+  void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) const {
     vertical8(in, row0, col0, cols, p, out);
   }
 };
 template <typename Wide>
 struct OpsWide {
   using T = Wide;
-  static void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) {
+  void h(View<T> in, int row0, int rows, int col0, const AxisPlan& p, T* out) const {
     horizontal_wide(in, row0, rows, col0, p, out);
   }
-  static void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) {
+  void v(View<T> in, int row0, int col0, int cols, const AxisPlan& p, T* out) const {
     vertical_wide(in, row0, col0, cols, p, out);
   }
 };
@@ -283,8 +361,8 @@ struct OpsWide {
 // is always the whole image here); Pillow then resamples rows [lo, hi) of the source that the
 // vertical taps reach, or for very tall images runs the vertical pass first.
 template <typename Ops>
-std::vector<typename Ops::T> resample(const typename Ops::T* data, int width, int height,
-                                      int channels, const ResizeWindow& win) {
+std::vector<typename Ops::T> resample(const Ops& ops, const typename Ops::T* data, int width,
+                                      int height, int channels, const ResizeWindow& win) {
   using T = typename Ops::T;
   const int out_cols = win.x1 - win.x0;
   const int out_rows = win.y1 - win.y0;
@@ -304,10 +382,10 @@ std::vector<typename Ops::T> resample(const typename Ops::T* data, int width, in
       c1 = hplan.hi();
     }
     std::vector<T> temp(static_cast<size_t>(c1 - c0) * out_rows * channels);
-    Ops::v(src, 0, c0, c1 - c0, vplan, temp.data());
+    ops.v(src, 0, c0, c1 - c0, vplan, temp.data());
     if (!need_h) return temp;
     const View<T> tv{temp.data(), static_cast<size_t>(c1 - c0) * channels, channels};
-    Ops::h(tv, 0, out_rows, c0, hplan, out.data());
+    ops.h(tv, 0, out_rows, c0, hplan, out.data());
     return out;
   }
 
@@ -324,13 +402,13 @@ std::vector<typename Ops::T> resample(const typename Ops::T* data, int width, in
   if (need_h) {
     const AxisPlan hplan = plan_axis(width, win.out_width, win.x0, win.x1);
     temp.resize(static_cast<size_t>(out_cols) * (r1 - r0) * channels);
-    Ops::h(src, r0, r1 - r0, 0, hplan, temp.data());
+    ops.h(src, r0, r1 - r0, 0, hplan, temp.data());
     mid = View<T>{temp.data(), static_cast<size_t>(out_cols) * channels, channels};
     mid_row0 = r0;
     mid_col0 = 0;
   }
   if (need_v) {
-    Ops::v(mid, mid_row0, mid_col0, out_cols, vplan, out.data());
+    ops.v(mid, mid_row0, mid_col0, out_cols, vplan, out.data());
   } else {
     for (int y = 0; y < out_rows; ++y) {
       const T* row = mid.data + static_cast<size_t>(win.y0 + y - mid_row0) * mid.stride +
@@ -361,12 +439,12 @@ std::vector<int> nearest_axis(int in_size, int out_size, int begin, int end) {
 
 }  // namespace
 
-Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window) {
+Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window, Simd simd) {
   Image8 out;
   out.width = window.x1 - window.x0;
   out.height = window.y1 - window.y0;
   out.channels = in.channels;
-  out.data = resample<Ops8>(in.data, in.width, in.height, in.channels, window);
+  out.data = resample(Ops8{simd}, in.data, in.width, in.height, in.channels, window);
   return out;
 }
 
@@ -375,7 +453,7 @@ WideImage<T> resize_bicubic(const T* data, int width, int height, const ResizeWi
   WideImage<T> out;
   out.width = window.x1 - window.x0;
   out.height = window.y1 - window.y0;
-  out.data = resample<OpsWide<T>>(data, width, height, 1, window);
+  out.data = resample(OpsWide<T>{}, data, width, height, 1, window);
   return out;
 }
 

@@ -44,9 +44,13 @@ struct ResizeWindow {
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
 };
 
+// Which code runs the 8-bit horizontal pass: kAuto picks AVX2 where the CPU has it, kPortable
+// the plain loop everywhere. Both give the same bytes; tests compare them.
+enum class Simd { kAuto, kPortable };
+
 // Image.resize(..., BICUBIC) for 8-bit modes, including Pillow's "tall image" rule (height more
 // than 100x the width and shrinking: vertical pass first). Returns the window only.
-Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window);
+Image8 resize_bicubic(const Image8View& in, const ResizeWindow& window, Simd simd = Simd::kAuto);
 
 // The same for single-channel wide images, all with double accumulation per pass:
 //   uint16_t ("I;16"): rounded and clipped to 0..65535;
