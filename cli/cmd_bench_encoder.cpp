@@ -37,8 +37,8 @@
 #include "encoder/model/encoder.h"
 #include "encoder/model/flop_count.h"
 #include "encoder/model/layers.h"
-#include "encoder/model/onednn.h"
 #include "encoder/model/model_config.h"
+#include "encoder/model/onednn.h"
 #include "encoder/model/random_model.h"
 
 namespace {

@@ -108,7 +108,10 @@ TEST(ImageResample, VectorAndPortablePathsAgree) {
     const internal::Image8View view{data.data(), w, h, channels};
     const int x0 = static_cast<int>(rng() % out_w);
     const int y0 = static_cast<int>(rng() % out_h);
-    const internal::ResizeWindow win{out_w, out_h, x0, y0,
+    const internal::ResizeWindow win{out_w,
+                                     out_h,
+                                     x0,
+                                     y0,
                                      x0 + 1 + static_cast<int>(rng() % (out_w - x0)),
                                      y0 + 1 + static_cast<int>(rng() % (out_h - y0))};
     const auto fast = internal::resize_bicubic(view, win, internal::Simd::kAuto);

@@ -14,10 +14,10 @@ namespace {
 Status check_buffer(const RgbImage& image) {
   if (image.width < 1 || image.height < 1 ||
       image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    return Status::invalid_argument("the image buffer is malformed: " +
-                                    std::to_string(image.width) + "x" +
-                                    std::to_string(image.height) + " RGB pixels in " +
-                                    std::to_string(image.pixels.size()) + " bytes");
+    return Status::invalid_argument(
+        "the image buffer is malformed: " + std::to_string(image.width) + "x" +
+        std::to_string(image.height) + " RGB pixels in " + std::to_string(image.pixels.size()) +
+        " bytes");
   }
   return Status::ok();
 }

@@ -228,8 +228,8 @@ void horizontal_rows(const HorizontalRows& h, Simd simd) {
 }
 
 // Horizontal pass: rows [row0, row0 + rows) of `in`, columns read relative to col0.
-void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan,
-                 uint8_t* out, Simd simd) {
+void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan& plan, uint8_t* out,
+                 Simd simd) {
   const int n = plan.outputs();
   if (n == 0 || rows <= 0) return;
   const int taps = (plan.ksize + kLanes - 1) / kLanes * kLanes;
@@ -245,8 +245,8 @@ void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan&
   std::vector<int32_t> planes(width * in.channels, 0);
   const uint8_t* first = in.data + static_cast<size_t>(row0) * in.stride +
                          static_cast<size_t>(plan.lo() - col0) * in.channels;
-  horizontal_rows({first, in.stride, in.channels, rows, span, offset.data(), n, kernels.data(), taps,
-                   planes.data(), width, out},
+  horizontal_rows({first, in.stride, in.channels, rows, span, offset.data(), n, kernels.data(),
+                   taps, planes.data(), width, out},
                   simd);
 }
 
@@ -255,9 +255,9 @@ void horizontal8(View<uint8_t> in, int row0, int rows, int col0, const AxisPlan&
 // contiguous samples that the compiler turns into vector instructions (AVX2 where the CPU has
 // it, through target_clones); integer sums, so the result is Pillow's in any order.
 __attribute__((target_clones("avx2", "default"))) void vertical8(View<uint8_t> in, int row0,
-                                                                   int col0, int cols,
-                                                                   const AxisPlan& plan,
-                                                                   uint8_t* out) {
+                                                                 int col0, int cols,
+                                                                 const AxisPlan& plan,
+                                                                 uint8_t* out) {
   const int n = plan.outputs();
   const size_t width = static_cast<size_t>(cols) * in.channels;
   std::vector<int32_t> sums(width);
