@@ -50,6 +50,14 @@ PYTHON=python3
 if [[ $MODE == cpu ]] && /usr/bin/python3 -c 'import torch, numpy, PIL' 2>/dev/null; then
   PYTHON=/usr/bin/python3
 fi
+# Python runs with the machine's own library path: the carried Debian libraries (zlib, OpenSSL,
+# ...) are for Vista's build and binaries only.
+ORIGINAL_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+py() { LD_LIBRARY_PATH=$ORIGINAL_LD_LIBRARY_PATH "$PYTHON" "$@"; }
+# nvcc for libtorch's CMake files, where the CUDA toolkit is installed but not on PATH.
+if [[ $MODE == device && -x /usr/local/cuda/bin/nvcc ]] && ! command -v nvcc >/dev/null; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
 
 # 1. Dependencies and the build.
 DEPS=${VISTA_GPU_DEPS:-/tmp/vista-gpu-deps}
@@ -63,10 +71,10 @@ export PKG_CONFIG_SYSROOT_DIR=$DEPS
 export VISTA_GOLDEN_DIR=$ROOT/.gpu/golden
 PREFIXES="$DEPS/usr"
 if [[ $MODE == device ]]; then
-  TORCH_PREFIX=$($PYTHON -c 'import torch; print(torch.utils.cmake_prefix_path)') || fail "python3 has no torch"
+  TORCH_PREFIX=$(py -c 'import torch; print(torch.utils.cmake_prefix_path)') || fail "python3 has no torch"
   PREFIXES="$TORCH_PREFIX;$PREFIXES"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$PARTS/gpu.txt" 2>&1
-  log "GPU: $(cat "$PARTS/gpu.txt"); torch $($PYTHON -c 'import torch; print(torch.__version__)')"
+  log "GPU: $(cat "$PARTS/gpu.txt"); torch $(py -c 'import torch; print(torch.__version__)')"
 fi
 # The rehearsal compiles as C++20, as recent libtorch headers require (CMakeLists.txt chooses it
 # by the libtorch version on the GPU machine).
@@ -149,7 +157,7 @@ IMAGES=$SCRATCH/images
 GEN_PID=""
 if [[ $BUILD_KIND == full ]]; then
   log "generating $IMAGE_COUNT JPEGs of 1-2 MP in the background"
-  "$PYTHON" benchmarks/generate_jpegs.py "$IMAGES" --count "$IMAGE_COUNT" --workers "$JOBS" \
+  py benchmarks/generate_jpegs.py "$IMAGES" --count "$IMAGE_COUNT" --workers "$JOBS" \
     >"$PARTS/images.json" 2>>"$LOG" &
   GEN_PID=$!
 fi
@@ -187,25 +195,25 @@ echo "${BENCH_JSON%,}]" >"$PARTS/bench.json"
 # 4. The plain-PyTorch baseline, same card, same run.
 echo null >"$PARTS/baseline.json"
 echo null >"$PARTS/golden_baseline.json"
-if ! "$PYTHON" -c 'import torch, safetensors' 2>/dev/null; then
+if ! py -c 'import torch, safetensors' 2>/dev/null; then
   log "no PyTorch or safetensors in $PYTHON: baseline skipped"
 elif (($(time_left) < 120)); then
   log "baseline skipped: $(time_left) s of the budget left"
 else
   log "plain PyTorch baseline"
-  "$PYTHON" benchmarks/pytorch_baseline.py --model "$VISTA_GOLDEN_DIR/tiny-model" \
+  py benchmarks/pytorch_baseline.py --model "$VISTA_GOLDEN_DIR/tiny-model" \
       --golden "$VISTA_GOLDEN_DIR" --device "$DEVICE" --dtypes fp32,bf16 --batches 1 \
       --min-seconds 0.2 --json >"$PARTS/golden_baseline.json" 2>>"$LOG" ||
     echo null >"$PARTS/golden_baseline.json"
   if [[ $MODE == device ]]; then
-    "$PYTHON" benchmarks/pytorch_baseline.py --random base --device cuda --dtypes fp32,bf16 \
+    py benchmarks/pytorch_baseline.py --random base --device cuda --dtypes fp32,bf16 \
         --batches 1,64,256 --min-seconds "$SECONDS_EACH" --json >"$PARTS/baseline.json" 2>>"$LOG" ||
       echo null >"$PARTS/baseline.json"
   fi
 fi
 
 # 5. End-to-end ingestion of the generated JPEGs.
-ingest_note() { "$PYTHON" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1" >"$PARTS/ingest.json"; }
+ingest_note() { py -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1" >"$PARTS/ingest.json"; }
 ingest_note "not run: $BUILD_NOTE"
 if [[ -n $GEN_PID ]]; then
   if ! wait "$GEN_PID"; then
@@ -225,7 +233,7 @@ fi
 
 # 6. One JSON summary.
 echo $(($(date +%s) - STARTED)) >"$PARTS/seconds"
-"$PYTHON" - "$PARTS" "$MODE" "$build_seconds" "${BUILD_KIND:-none}" <<'PY' | tee "$RESULTS/gpu-check.json"
+py - "$PARTS" "$MODE" "$build_seconds" "${BUILD_KIND:-none}" <<'PY' | tee "$RESULTS/gpu-check.json"
 import json, os, sys
 parts, mode, build_seconds, build_kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def part(name, default=None):
