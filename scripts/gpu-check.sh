@@ -23,11 +23,19 @@
 #   scripts/gpu-check.sh                  on the GPU machine
 #   scripts/gpu-check.sh --cpu-rehearsal  here: the same steps against Debian's CPU libtorch and
 #                                         the tiny model (CUDA tests skip; no PyTorch baseline)
+#   --encoder-only                        skip the full build (e.g. a rerun after it failed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MODE=device
-[[ ${1:-} == --cpu-rehearsal ]] && MODE=cpu
+FULL_BUILD=yes
+for arg in "$@"; do
+  case $arg in
+    --cpu-rehearsal) MODE=cpu ;;
+    --encoder-only) FULL_BUILD=no ;;
+    *) echo "gpu-check: unknown option $arg (--cpu-rehearsal, --encoder-only)" >&2; exit 2 ;;
+  esac
+done
 STARTED=$(date +%s)
 BUDGET=${VISTA_GPU_BUDGET_S:-560}
 # What comes back from the device tool is at most 8 files: gpu-check.json, gpu-check.log (every
@@ -101,7 +109,10 @@ build() {  # kind (full | encoder-only)
 }
 build_start=$(date +%s)
 BUILD_NOTE=""
-if ! build full; then
+if [[ $FULL_BUILD == no ]]; then
+  BUILD_NOTE="--encoder-only: the full build was not tried"
+  build encoder-only || fail "build (see $LOG)"
+elif ! build full; then
   BUILD_NOTE="the full build failed (see gpu-check.log); the encoder-only build ran instead"
   build encoder-only || fail "build (see $LOG)"
 fi
