@@ -6,6 +6,7 @@
 #include "api/json_codec.h"
 #include "api/service.h"
 #include "api/web_assets.h"
+#include "common/limits.h"
 #include "common/logging.h"
 #include "engine/filter.h"
 #include "engine/ingest_report.h"
@@ -191,6 +192,7 @@ void Service::ingest(const httplib::Request& req, httplib::Response& res,
   const auto index = r.string("index");
   const auto errors = r.string("errors");
   const auto batch = r.integer("batch");
+  const auto write_batch = r.integer("write_batch");
   const auto decode_threads = r.integer("decode_threads");
   r.finish();
   if (!sources || sources->empty())
@@ -206,6 +208,12 @@ void Service::ingest(const httplib::Request& req, httplib::Response& res,
   if (batch) {
     if (*batch < 1 || *batch > 1024) throw ApiError::invalid("batch must be between 1 and 1024");
     options->batch_size = static_cast<int>(*batch);
+  }
+  if (write_batch) {
+    if (*write_batch < 1 || *write_batch > kMaxIngestWriteBatch)
+      throw ApiError::invalid("write_batch must be between 1 and " +
+                              std::to_string(kMaxIngestWriteBatch));
+    options->write_batch = static_cast<int>(*write_batch);
   }
   if (decode_threads) {
     if (*decode_threads < 0 || *decode_threads > 1024)

@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include "common/limits.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -110,6 +112,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
     std::string errors;
     int decode_threads = 0;
     int batch = 16;
+    int write_batch = 64;
     std::string index_spec;
     std::string progress = "auto";
     bool json = false;
@@ -141,6 +144,11 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
   auto* batch = sub.add_option("--batch", a->batch,
                                "inputs per encoder call (default: 16; 256 with --device cuda)")
                     ->check(CLI::Range(1, 1024));
+  sub.add_option("--write-batch", a->write_batch,
+                 "most documents per committed (atomic, fsynced) write: smaller commits keep more "
+                 "of an interrupted run, larger ones cost fewer syncs")
+      ->check(CLI::Range(1, vista::kMaxIngestWriteBatch))
+      ->capture_default_str();
   sub.add_option("--index", a->index_spec,
                  "FAISS index spec when the collection is created (default: Flat); an existing "
                  "collection must have this spec");
@@ -242,6 +250,7 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       options.shard = header.shard;
       options.prepare_threads = a->decode_threads;
       options.batch_size = a->batch;
+      options.write_batch = a->write_batch;
       options.index_spec = a->index_spec;
       options.cancel = &g_cancel;
       vista::engine::Ingestor ingestor(**engine);
@@ -266,7 +275,9 @@ vista::cli::CommandRunner setup_ingest(CLI::App& sub) {
       // Into a collection through the data directory's one door (cli/data_client.h): the
       // running server when there is one, else this process. Paths travel to whoever runs the
       // ingestion, maybe a server with another working directory: they are made absolute.
-      nlohmann::json body = {{"sources", nlohmann::json::array()}, {"batch", a->batch}};
+      nlohmann::json body = {{"sources", nlohmann::json::array()},
+                             {"batch", a->batch},
+                             {"write_batch", a->write_batch}};
       for (const auto& s : a->sources) {
         std::error_code ec;
         const fs::path p = fs::absolute(s, ec);

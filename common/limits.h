@@ -16,4 +16,7 @@ inline constexpr int64_t kMaxSearchK = 10000;
 // Longest document id, in bytes of UTF-8.
 inline constexpr size_t kMaxDocumentIdBytes = 256;
 
+// Most documents `vista ingest` commits in one atomic, fsynced write (--write-batch).
+inline constexpr int kMaxIngestWriteBatch = 65536;
+
 }  // namespace vista

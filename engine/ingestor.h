@@ -57,7 +57,7 @@ struct IngestOptions {
   // which leaves the encoder's intra-op threads the rest of the machine.
   int prepare_threads = 0;
   int batch_size = 16;   // inputs per encoder call
-  int write_batch = 64;  // most documents per committed write
+  int write_batch = 64;  // most documents per committed write (1..kMaxIngestWriteBatch)
   // Capacity of each queue between stages; 0: 2 * batch_size.
   int queue_capacity = 0;
   // JSONL errors report (created or truncated at the start). Empty: no report file.
