@@ -18,7 +18,8 @@
 #      encoding and writing bounds the rate;
 #   6. prints one JSON summary (also written to $OUT/gpu-check.json when OUT is set).
 # Each step after the build starts only while enough of the time budget (VISTA_GPU_BUDGET_S,
-# default 560 s, inside the device tool's 600 s) is left; one that does not is reported as skipped.
+# default 560 s, inside a 600 s limit per command on the GPU machine) is left; one that does not is
+# reported as skipped.
 #
 #   scripts/gpu-check.sh                  on the GPU machine
 #   scripts/gpu-check.sh --cpu-rehearsal  here: the same steps against Debian's CPU libtorch and
@@ -38,8 +39,9 @@ for arg in "$@"; do
 done
 STARTED=$(date +%s)
 BUDGET=${VISTA_GPU_BUDGET_S:-560}
-# What comes back from the device tool is at most 8 files: gpu-check.json, gpu-check.log (every
-# step's output) and tests.txt (the test binaries' output) in RESULTS; the pieces stay in PARTS.
+# What is collected from the GPU machine ($OUT) is at most 8 files: gpu-check.json,
+# gpu-check.log (every step's output) and tests.txt (the test binaries' output) in RESULTS; the
+# pieces stay in PARTS.
 RESULTS=${OUT:-$ROOT/.gpu-work/out}
 PARTS=$(mktemp -d "${TMPDIR:-/tmp}/vista-gpu-check.XXXXXX")
 mkdir -p "$RESULTS"

@@ -9,9 +9,9 @@
 #   .gpu/golden/       the golden files the CUDA golden tests read (the tiny model without its .pth
 #                      twin, golden.json, tokens.json, the crops and the images)
 #
-# .gpu/ is what travels (name it in the device tool's `carry`); .gpu-work/ keeps the downloads.
-# Both are ignored by git. Prints the size that would travel: the working tree plus .gpu/, which
-# must stay under 64 MiB.
+# .gpu/ is what is copied to the GPU machine with the working tree; .gpu-work/ keeps the
+# downloads. Both are ignored by git. Prints the size that would be copied: the working tree plus
+# .gpu/, which must stay under 64 MiB (the limit of the GPU machines this project uses).
 #
 #   scripts/gpu-prepare.sh [--golden DIR]   (default: ../shared/golden)
 set -euo pipefail
