@@ -4,8 +4,6 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
-#include "common/limits.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -18,6 +16,7 @@
 
 #include "cli/command.h"
 #include "cli/data_client.h"
+#include "common/limits.h"
 #include "common/logging.h"
 #include "engine/ingest_source.h"
 #include "engine/ingest_report.h"

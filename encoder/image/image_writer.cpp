@@ -1,12 +1,12 @@
 #include "encoder/image/image_writer.h"
 
 #include <csetjmp>
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
-#include <jpeglib.h>
 #include <png.h>
+
+#include "encoder/image/jpeg_errors.h"
 
 namespace vista::encoder {
 namespace {
@@ -22,25 +22,11 @@ Status check_buffer(const RgbImage& image) {
   return Status::ok();
 }
 
-struct JpegErrorManager {
-  jpeg_error_mgr pub;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX] = {0};
-};
-
-void on_jpeg_error(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
-void ignore_jpeg_message(j_common_ptr) {}
-
 // Everything touched after setjmp lives here, so no automatic variable of the calling frame is
 // modified between setjmp and longjmp.
 struct JpegEncodeJob {
   jpeg_compress_struct cinfo;
-  JpegErrorManager err;
+  internal::JpegErrorManager err;
   unsigned char* out = nullptr;  // malloc'ed by jpeg_mem_dest
   unsigned long out_size = 0;
   bool created = false;
@@ -77,18 +63,19 @@ Result<std::string> encode_png(const RgbImage& image) {
   png.width = static_cast<png_uint_32>(image.width);
   png.height = static_cast<png_uint_32>(image.height);
   png.format = PNG_FORMAT_RGB;
+  auto failed = [&png] {
+    const std::string message = png.message;
+    png_image_free(&png);
+    return Status::internal("PNG encoding failed: " + message);
+  };
   // The first call only measures; the second writes into a buffer of that size.
   png_alloc_size_t size = 0;
   if (!png_image_write_to_memory(&png, nullptr, &size, 0, image.pixels.data(), 0, nullptr)) {
-    const std::string message = png.message;
-    png_image_free(&png);
-    return Status::internal("PNG encoding failed: " + message);
+    return failed();
   }
   std::string out(size, '\0');
   if (!png_image_write_to_memory(&png, out.data(), &size, 0, image.pixels.data(), 0, nullptr)) {
-    const std::string message = png.message;
-    png_image_free(&png);
-    return Status::internal("PNG encoding failed: " + message);
+    return failed();
   }
   out.resize(size);
   return out;
@@ -100,9 +87,7 @@ Result<std::string> encode_jpeg(const RgbImage& image, int quality) {
     return Status::invalid_argument("JPEG quality must be 1..100, got " + std::to_string(quality));
   }
   auto job = std::make_unique<JpegEncodeJob>();
-  job->cinfo.err = jpeg_std_error(&job->err.pub);
-  job->err.pub.error_exit = on_jpeg_error;
-  job->err.pub.output_message = ignore_jpeg_message;
+  job->cinfo.err = internal::use_jpeg_errors(job->err);
   const bool completed = run_jpeg(*job, image, quality);
   if (job->created) jpeg_destroy_compress(&job->cinfo);
   std::unique_ptr<unsigned char, decltype(&std::free)> owned(job->out, &std::free);

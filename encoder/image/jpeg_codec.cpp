@@ -12,9 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <jpeglib.h>
-
 #include "encoder/image/codec_internal.h"
+#include "encoder/image/jpeg_errors.h"
 
 namespace vista::encoder::internal {
 namespace {
@@ -22,13 +21,6 @@ namespace {
 // Pathological progressive files can hold thousands of tiny scans, each of which costs a pass
 // over the whole coefficient buffer; real encoders emit at most a few dozen.
 constexpr int kMaxScans = 1000;
-
-struct ErrorManager {
-  jpeg_error_mgr pub;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX] = {0};
-  bool too_many_scans = false;
-};
 
 struct SourceManager {
   jpeg_source_mgr pub;
@@ -38,15 +30,6 @@ struct SourceManager {
 };
 
 const JOCTET kFakeEoi[2] = {0xFF, JPEG_EOI};
-
-void on_error_exit(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
-// Warnings (corrupt-data notices the library recovers from) are ignored, as Pillow ignores them.
-void on_output_message(j_common_ptr) {}
 
 void init_source(j_decompress_ptr) {}
 
@@ -78,7 +61,7 @@ void term_source(j_decompress_ptr) {}
 void on_progress(j_common_ptr cinfo) {
   auto* dinfo = reinterpret_cast<j_decompress_ptr>(cinfo);
   if (dinfo->is_decompressor && dinfo->input_scan_number > kMaxScans) {
-    auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+    auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
     err->too_many_scans = true;
     std::snprintf(err->message, sizeof(err->message), "more than %d progressive scans", kMaxScans);
     std::longjmp(err->jump, 1);
@@ -89,7 +72,7 @@ void on_progress(j_common_ptr cinfo) {
 // calling frame is modified between setjmp and longjmp.
 struct JpegJob {
   jpeg_decompress_struct cinfo;
-  ErrorManager err;
+  JpegErrorManager err;
   SourceManager src;
   jpeg_progress_mgr progress;
   DecodedImage image;
@@ -175,9 +158,7 @@ bool run(JpegJob& job, const DecodeLimits& limits) {
 
 Result<DecodedImage> decode_jpeg(const uint8_t* data, size_t size, const DecodeLimits& limits) {
   auto job = std::make_unique<JpegJob>();
-  job->cinfo.err = jpeg_std_error(&job->err.pub);
-  job->err.pub.error_exit = on_error_exit;
-  job->err.pub.output_message = on_output_message;
+  job->cinfo.err = use_jpeg_errors(job->err);
   job->src.data = data;
   job->src.size = size;
   job->src.pub.next_input_byte = data;
