@@ -52,7 +52,7 @@ JOBS=$(nproc)
 log() { echo "gpu-check: [$(($(date +%s) - STARTED)) s] $*" | tee -a "$LOG" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
 time_left() { echo $((BUDGET - ($(date +%s) - STARTED))); }
-[[ -f .gpu/deps.tar.xz && -d .gpu/golden ]] || fail ".gpu/ is missing: run scripts/gpu-prepare.sh first (and carry .gpu)"
+[[ -f .gpu/deps.tar.xz && -f .gpu/base-libs.regex && -d .gpu/golden ]] || fail ".gpu/ is missing: run scripts/gpu-prepare.sh first (and carry .gpu)"
 
 # Python with PyTorch (the baseline), numpy and Pillow (the JPEGs): the GPU machine's python3;
 # here Debian's, which has them where a user's own python3 may not.
@@ -133,9 +133,9 @@ if [[ $MODE == cpu ]]; then
   [[ -z $outside ]] || fail "CMake packages found outside the carried prefix: $outside"
   torch_lib=$(ldd "$VISTA" | awk '$1 ~ /^libtorch_cpu/ {print $3}')
   allowed=$( { ldd "$torch_lib" | awk '$2 == "=>" {print $3}'; echo "$torch_lib"; } | sort -u)
-  uncarried=$(ldd "$VISTA" | awk '$2 == "=>" {print $3}' | grep -v "^$DEPS/" |
-    grep -vE '/(ld-linux-x86-64|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libgomp)\.so' |
-    grep -vxF "$allowed" | grep -vE '/lib(torch|c10)[^/]*\.so' || true)
+  uncarried=$(ldd "$VISTA" | awk '$2 == "=>" {print $1, $3}' | grep -vE "$(cat .gpu/base-libs.regex)" |
+    awk '{print $2}' | grep -v "^$DEPS/" | grep -vxF "$allowed" |
+    grep -vE '/lib(torch|c10)[^/]*\.so' || true)
   [[ -z $uncarried ]] || fail "libraries the binary loads that .gpu/ does not carry: $uncarried"
   log "carried dependencies: every CMake package and run-time library came from $DEPS"
 fi

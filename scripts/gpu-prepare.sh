@@ -8,6 +8,7 @@
 #                      unpacked with `dpkg -x` into a prefix (never into /)
 #   .gpu/golden/       the golden files the CUDA golden tests read (the tiny model without its .pth
 #                      twin, golden.json, tokens.json, the crops and the images)
+#   .gpu/base-libs.regex  the libraries every such machine has, which are never carried
 #
 # .gpu/ is what is copied to the GPU machine with the working tree; .gpu-work/ keeps the
 # downloads. Both are ignored by git. Prints the size that would be copied: the working tree plus
@@ -35,7 +36,8 @@ DEV_PACKAGES=(
   # api/
   libcpp-httplib-dev libbrotli-dev libopencv-core-dev libopencv-imgproc-dev libtbb-dev
 )
-# Present on any machine with a C++ compiler; never carried.
+# Present on any machine with a C++ compiler; never carried. gpu-check.sh reads the same list from
+# .gpu/base-libs.regex.
 BASE_LIBS='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libgomp)\.so'
 
 WORK=$ROOT/.gpu-work
@@ -43,7 +45,7 @@ OUT=$ROOT/.gpu
 P=$WORK/prefix
 LIBDIR=$P/usr/lib/x86_64-linux-gnu
 mkdir -p "$WORK/debs" "$OUT"
-rm -rf "$P" "$OUT/golden" "$OUT/deps.tar.xz"
+rm -rf "$P" "$OUT/golden" "$OUT/deps.tar.xz" "$OUT/base-libs.regex"
 
 fetch_and_unpack() {  # packages...
   (cd "$WORK/debs" && apt-get download "$@" >/dev/null)
@@ -132,6 +134,7 @@ grep -rlE '"?/usr/(lib|include)' "$LIBDIR/cmake" "$P/usr/share/cmake" 2>/dev/nul
   while read -r f; do sed -i -E 's#([" ;])/usr/(lib|include)#\1@VISTA_DEPS_PREFIX@/usr/\2#g' "$f"; done || true
 
 tar -C "$P" -cf - . | xz -T2 -9 > "$OUT/deps.tar.xz"
+echo "$BASE_LIBS" >"$OUT/base-libs.regex"
 
 echo "gpu-prepare: copying golden files from $GOLDEN_SRC"
 mkdir -p "$OUT/golden/tiny-model"
